@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import cors from '@fastify/cors';
+import { Redis } from 'ioredis';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { createAccessTokens } from './crypto/jwt.js';
+import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js';
+import type { Database } from './db/client.js';
+import { registerErrorHandling } from './http/errors.js';
+import { registerMetrics } from './http/plugins/metrics.js';
+import { registerThrottling } from './http/plugins/throttling.js';
+import { metaRoutes } from './http/routes/meta.js';
+import { oauthRoutes } from './http/routes/oauth.js';
+import { sessionRoutes } from './http/routes/sessions.js';
+import { userRoutes } from './http/routes/user.js';
+import type { ServiceDeps } from './services/deps.js';
+import { loadPasswordBlocklist } from './services/password-blocklist.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: ServiceDeps;
+  }
+}
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface AppOptions {
+  config: Config;
+  db: Database;
+  /** The resolved signing key (config's SECRET_KEY, or the generated one kept with PGlite). */
+  secretKey: string;
+  clock?: Clock;
+  hasher?: PasswordHasher;
+  logger?: FastifyServerOptions['logger'];
+  /** Called for every route as it is registered (the CLI's `routes` command lists them). */
+  onRoute?: (method: string, url: string) => void;
+}
+
+/**
+ * Commands fail at once while Redis is unreachable (no offline queue), so a Redis outage costs requests
+ * nothing but a log line; ioredis keeps reconnecting in the background.
+ */
+function connectRedis(url: string, app: FastifyInstance): Redis {
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000 });
+  let reported = false;
+  redis.on('error', (error) => {
+    if (!reported) app.log.warn({ err: error }, 'redis connection error');
+    reported = true;
+  });
+  redis.on('ready', () => {
+    reported = false;
+  });
+  return redis;
+}
+
+/** Builds the application; never listens. Used by the server process and by the tests. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config, db } = options;
+  const clock = options.clock ?? systemClock;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.bodyLimitBytes,
+    // A caller's X-Request-Id is kept for correlation only when short and plain; anything else is replaced
+    // so logs cannot be flooded or forged through it.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { coerceTypes: false, allErrors: true, verbose: true } },
+    return503OnClosing: true,
+    trustProxy: config.trustProxy,
+    // Slow clients (slowloris) cannot hold a connection open: the whole request must arrive in time.
+    requestTimeout: config.requestTimeoutSeconds * 1000,
+    connectionTimeout: config.requestTimeoutSeconds * 1000,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate('deps', {
+    db,
+    clock,
+    hasher: options.hasher ?? createPasswordHasher(config.passwordHashing),
+    passwordPolicy: { minLength: config.passwordMinLength, blocklist: await loadPasswordBlocklist() },
+    accessTokens: createAccessTokens(options.secretKey, config.accessTokenTtlSeconds, clock),
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    sessionPolicy: {
+      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+      idleTimeoutSeconds: config.sessionIdleTimeoutSeconds,
+      maxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
+      reuseIntervalSeconds: config.refreshReuseIntervalSeconds,
+    },
+    lockoutPolicy: config.lockout,
+    refreshTokenKey: options.secretKey,
+    log: app.log,
+  } satisfies ServiceDeps);
+  app.decorateRequest('user', null);
+  app.decorateRequest('claims', null);
+  const { onRoute } = options;
+  if (onRoute) {
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) if (method !== 'HEAD') onRoute(method, route.url);
+    });
+  }
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(helmet, {
+    global: true,
+    // Plain-http deployments behind a TLS proxy are common; forcing https sub-resources would break /docs there.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  // Only JSON and forms are accepted: Fastify's default text/plain parser would turn a stray text body
+  // into a string that then fails validation as 422; 415 says what is actually wrong.
+  app.removeContentTypeParser('text/plain');
+  await app.register(formbody);
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'DELETE'], maxAge: 600 });
+  }
+  await registerMetrics(app);
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, app) : undefined;
+  if (redis) app.addHook('onClose', async () => void redis.disconnect());
+  await registerThrottling(app, config, redis, (error) => {
+    app.metrics.rateLimitStoreErrors.inc();
+    app.log.warn({ err: error }, 'rate-limit store unavailable: request let through');
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'user-services',
+        version: VERSION,
+        description: 'User authentication: OAuth2 password flow, JWT access tokens, rotating refresh tokens.',
+      },
+      components: {
+        securitySchemes: {
+          OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/user/token', scopes: {} } } },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    // Same reason as above: plain-http deployments must still load the UI's own assets. Swagger UI also
+    // sets inline styles (its response highlighter); inline *styles* are allowed on these pages only,
+    // inline scripts stay blocked.
+    transformStaticCSP: (header) =>
+      header.replace(/\s*upgrade-insecure-requests;?/, '').replace(/style-src ([^;]*);/, "style-src $1 'unsafe-inline';"),
+  });
+
+  registerErrorHandling(app);
+  await app.register(metaRoutes, { version: VERSION });
+  await app.register(userRoutes, { prefix: '/user' });
+  await app.register(sessionRoutes, { prefix: '/user' });
+  await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
+  return app;
+}
+

@@ -1,0 +1,156 @@
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { buildApp } from './app.js';
+import { createPasswordHasher } from './crypto/passwords.js';
+import { openPglite } from './db/client.js';
+import Value from 'typebox/value';
+import { RegisterBody } from './http/schemas/user.js';
+import { DomainError, InvalidInputError } from './errors.js';
+import { configFromProcess, openMigratedDatabase, resolveSecretKey, serve } from './server.js';
+import cluster from 'node:cluster';
+import { runPrimary } from './cluster.js';
+import { loadPasswordBlocklist } from './services/password-blocklist.js';
+import { registerUser } from './services/users.js';
+
+const USAGE = `Usage: user-services [command] [options]
+
+Commands:
+  serve                      start the HTTP API (default)
+  migrate                    apply database migrations and exit
+  create-user --username U --email E [--password-stdin]
+                             create a user; the password is prompted for (or read from stdin)
+  routes                     print every route the API serves
+  help                       show this text
+
+Configuration comes from the environment and an optional .env file (see README).`;
+
+/** Reads a password without echoing it on a terminal, or one line from piped stdin. */
+async function readPassword(prompt: string): Promise<string> {
+  const input = process.stdin;
+  if (!input.isTTY) {
+    const rl = createInterface({ input });
+    for await (const line of rl) return line.replace(/\r$/, '');
+    return '';
+  }
+  process.stderr.write(prompt);
+  input.setRawMode(true);
+  input.resume();
+  input.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') {
+          input.setRawMode(false);
+          input.pause();
+          input.off('data', onData);
+          process.stderr.write('\n');
+          return resolve(value);
+        }
+        if (ch === '\u0003') return reject(new Error('cancelled'));
+        if (ch === '\u007f') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    input.on('data', onData);
+  });
+}
+
+async function createUser(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      'password-stdin': { type: 'boolean', default: false },
+      admin: { type: 'boolean', default: false },
+    },
+  });
+  if (values.username === undefined || values.email === undefined) {
+    process.stderr.write('create-user needs --username and --email\n');
+    return 2;
+  }
+  if (values.admin) {
+    process.stderr.write('--admin is reserved: roles are not implemented yet, so no user was created.\n');
+    return 2;
+  }
+  const config = configFromProcess();
+  const password = await readPassword('Password: ');
+  const input = { username: values.username, email: values.email, password };
+  // The same schema the HTTP API applies, so the CLI cannot create a user the API would refuse.
+  const problems = [...Value.Errors(RegisterBody, input)].map((e) => `${e.instancePath.slice(1)} ${e.message}`);
+  if (problems.length > 0) {
+    process.stderr.write(`Invalid user:\n  ${problems.join('\n  ')}\n`);
+    return 1;
+  }
+  const handle = await openMigratedDatabase(config);
+  try {
+    const passwordPolicy = { minLength: config.passwordMinLength, blocklist: await loadPasswordBlocklist() };
+    const user = await registerUser({ db: handle.db, hasher: createPasswordHasher(config.passwordHashing), passwordPolicy }, input);
+    process.stdout.write(`${JSON.stringify(user)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof DomainError || error instanceof InvalidInputError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function printRoutes(): Promise<number> {
+  const config = configFromProcess();
+  // An in-memory database: listing routes must not touch (or lock) the real one.
+  const memory = await openPglite(undefined);
+  const routes: string[] = [];
+  const app = await buildApp({
+    config,
+    db: memory.db,
+    secretKey: 'routes-listing-only-key',
+    onRoute: (method, url) => routes.push(`${method.padEnd(7)} ${url}`),
+  });
+  await app.close();
+  await memory.close();
+  process.stdout.write(`${routes.join('\n')}\n`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const config = configFromProcess();
+      if (config.webConcurrency > 1 && !cluster.isWorker) {
+        if (config.databaseUrl === undefined) {
+          process.stderr.write('WEB_CONCURRENCY > 1 needs DATABASE_URL: the embedded database belongs to one process.\n');
+          return 1;
+        }
+        resolveSecretKey(config);
+        await runPrimary(config, config.webConcurrency);
+        return -1;
+      }
+      await serve(config);
+      return -1;
+    }
+    case 'migrate': {
+      const handle = await openMigratedDatabase(configFromProcess());
+      await handle.close();
+      process.stdout.write('Migrations applied.\n');
+      return 0;
+    }
+    case 'create-user':
+      return createUser(rest);
+    case 'routes':
+      return printRoutes();
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      process.stderr.write(`Unknown command: ${command}\n\n${USAGE}\n`);
+      return 2;
+  }
+}

@@ -1,0 +1,216 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+
+const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+
+/** Every variable the service reads, with its type, range and default. */
+const EnvSchema = Type.Object({
+  SECRET_KEY: Type.Optional(Type.String({ minLength: 16, description: 'HS256 signing key, shared with the Python service' })),
+  DATABASE_URL: Type.Optional(
+    Type.String({ pattern: '^postgres(ql)?(\\+psycopg2?)?://', description: 'a postgresql:// (or postgresql+psycopg://) URL' }),
+  ),
+  ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, maximum: 1440, default: 30 }),
+  REFRESH_TOKEN_EXPIRE_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 7 }),
+  BCRYPT_ROUNDS: Type.Integer({ minimum: 4, maximum: 17, default: 12 }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  LOG_LEVEL: Type.Union(LogLevel.anyOf, { default: 'info' }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 10485760, default: 65536 }),
+  SESSION_IDLE_TIMEOUT_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 72 }),
+  SESSION_MAX_LIFETIME_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  REFRESH_REUSE_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  LOCKOUT_BASE_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+  LOCKOUT_MAX_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
+  LOCKOUT_RESET_HOURS: Type.Integer({ minimum: 1, maximum: 720, default: 12 }),
+  RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
+  RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+  RATE_LIMIT_LOGIN_PER_IP: Type.Integer({ minimum: 1, default: 30 }),
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_REGISTER_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_REFRESH_PER_IP: Type.Integer({ minimum: 1, default: 60 }),
+  RATE_LIMIT_PASSWORD_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_PASSWORD_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 5 }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
+  RATE_LIMIT_REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 100, default: 'user-services:rate-limit:' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or a comma-separated list of proxy addresses/CIDRs' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated allowed origins; empty disables CORS' }),
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+  REQUEST_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 30 }),
+  WEB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  PASSWORD_HASH: Type.Union([Type.Literal('bcrypt'), Type.Literal('argon2id')], { default: 'bcrypt' }),
+  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 1048576, default: 19456 }),
+  ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 20, default: 2 }),
+  // NIST SP 800-63B §5.1.1.2: at least 8; at most 64 so that a 64-character password always fits.
+  PASSWORD_MIN_LENGTH: Type.Integer({ minimum: 8, maximum: 64, default: 8 }),
+  HASH_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 10000, default: 32 }),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+/** Says what is expected in words a person setting the variable can act on. */
+function describeProblem(name: string, fallback: string): string {
+  const schema = EnvSchema.properties[name as keyof Env] as { anyOf?: { const: string }[]; description?: string; pattern?: string };
+  if (schema.anyOf) return `must be one of ${schema.anyOf.map((s) => s.const).join(', ')}`;
+  if (schema.pattern && schema.description) return `must be ${schema.description}`;
+  return fallback;
+}
+
+function shown(name: string, value: unknown): string {
+  return name === 'SECRET_KEY' || name === 'INTROSPECTION_SECRET' ? '(hidden)' : JSON.stringify(value);
+}
+
+export interface Config {
+  readonly secretKey: string | undefined;
+  /** Normalised to `postgresql://`; undefined means the embedded PGlite database in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  readonly bcryptRounds: number;
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly bodyLimitBytes: number;
+  readonly sessionIdleTimeoutSeconds: number;
+  readonly sessionMaxLifetimeSeconds: number;
+  readonly refreshReuseIntervalSeconds: number;
+  /** Shared with resource servers for /oauth/introspect; unset disables introspection. */
+  readonly introspectionSecret: string | undefined;
+  readonly lockout: {
+    threshold: number;
+    baseDelaySeconds: number;
+    maxDelaySeconds: number;
+    resetAfterSeconds: number;
+  };
+  /** Requests per `windowSeconds`; `enabled: false` turns the limits off (benchmarks, trusted networks). */
+  readonly rateLimits: {
+    enabled: boolean;
+    windowSeconds: number;
+    loginPerIp: number;
+    loginPerAccount: number;
+    registerPerIp: number;
+    refreshPerIp: number;
+    passwordPerIp: number;
+    passwordPerAccount: number;
+  };
+  readonly redisUrl: string | undefined;
+  readonly redisPrefix: string;
+  /** Fastify's `trustProxy`: whether, and which, X-Forwarded-For hops to believe. */
+  readonly trustProxy: boolean | string[];
+  readonly corsOrigins: string[];
+  readonly auditRetentionDays: number;
+  readonly requestTimeoutSeconds: number;
+  /** Worker processes (node:cluster); more than one needs PostgreSQL. */
+  readonly webConcurrency: number;
+  /**
+   * How new password hashes are made (bcrypt stays the default: its hashes are the Python service's own) and
+   * how many hash operations may run or wait before requests get 503. The queue limit's default, 32: two
+   * hash at once on two cores (crypto/hash-queue.ts), so the last one in waits about 32 × 0.25 s / 2 = 4 s
+   * at bcrypt cost 12, 0.3 s with argon2id at OWASP's cost: bounded, and far below REQUEST_TIMEOUT_SECONDS.
+   */
+  readonly passwordHashing: {
+    algorithm: 'bcrypt' | 'argon2id';
+    bcryptRounds: number;
+    argon2: { memoryKiB: number; timeCost: number };
+    queueLimit: number;
+  };
+  readonly passwordMinLength: number;
+}
+
+/** Fastify 5 treats a bare hop count as "trust nothing", so only booleans and address lists are offered. */
+function parseTrustProxy(value: string): boolean | string[] {
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
+const list = (value: string) => value.split(',').map((v) => v.trim()).filter(Boolean);
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** SQLAlchemy URLs (`postgresql+psycopg://`) from the Python service's `.env` work unchanged. */
+export function normaliseDatabaseUrl(url: string): string {
+  return url.replace(/^postgres(ql)?(\+psycopg2?)?:\/\//, 'postgresql://');
+}
+
+/**
+ * Validates the environment once, at start-up. Pure: the caller passes the variables in.
+ * Empty strings count as unset, as they do in most `.env` tooling.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const known = Object.fromEntries(
+    Object.keys(EnvSchema.properties)
+      .filter((k) => env[k] !== undefined && env[k] !== '')
+      .map((k) => [k, env[k]]),
+  );
+  const value = Value.Convert(EnvSchema, Value.Default(EnvSchema, known)) as Env;
+  if (!Value.Check(EnvSchema, value)) {
+    const byName = new Map<string, string>();
+    for (const error of Value.Errors(EnvSchema, value)) {
+      const name = error.instancePath.slice(1);
+      if (!byName.has(name)) byName.set(name, `${name} ${describeProblem(name, error.message)} (got ${shown(name, known[name])})`);
+    }
+    throw new ConfigError([...byName.values()]);
+  }
+  return Object.freeze({
+    secretKey: value.SECRET_KEY,
+    databaseUrl: value.DATABASE_URL === undefined ? undefined : normaliseDatabaseUrl(value.DATABASE_URL),
+    accessTokenTtlSeconds: value.ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+    refreshTokenTtlSeconds: value.REFRESH_TOKEN_EXPIRE_DAYS * 86400,
+    bcryptRounds: value.BCRYPT_ROUNDS,
+    port: value.PORT,
+    host: value.HOST,
+    dataDir: value.DATA_DIR,
+    logLevel: value.LOG_LEVEL,
+    bodyLimitBytes: value.BODY_LIMIT_BYTES,
+    sessionIdleTimeoutSeconds: value.SESSION_IDLE_TIMEOUT_HOURS * 3600,
+    sessionMaxLifetimeSeconds: value.SESSION_MAX_LIFETIME_DAYS * 86400,
+    refreshReuseIntervalSeconds: value.REFRESH_REUSE_INTERVAL_SECONDS,
+    introspectionSecret: value.INTROSPECTION_SECRET,
+    lockout: {
+      threshold: value.LOCKOUT_THRESHOLD,
+      baseDelaySeconds: value.LOCKOUT_BASE_DELAY_SECONDS,
+      maxDelaySeconds: value.LOCKOUT_MAX_DELAY_SECONDS,
+      resetAfterSeconds: value.LOCKOUT_RESET_HOURS * 3600,
+    },
+    rateLimits: {
+      enabled: value.RATE_LIMIT_ENABLED,
+      windowSeconds: value.RATE_LIMIT_WINDOW_SECONDS,
+      loginPerIp: value.RATE_LIMIT_LOGIN_PER_IP,
+      loginPerAccount: value.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      registerPerIp: value.RATE_LIMIT_REGISTER_PER_IP,
+      refreshPerIp: value.RATE_LIMIT_REFRESH_PER_IP,
+      passwordPerIp: value.RATE_LIMIT_PASSWORD_PER_IP,
+      passwordPerAccount: value.RATE_LIMIT_PASSWORD_PER_ACCOUNT,
+    },
+    redisUrl: value.REDIS_URL,
+    redisPrefix: value.RATE_LIMIT_REDIS_PREFIX,
+    trustProxy: parseTrustProxy(value.TRUST_PROXY),
+    corsOrigins: list(value.CORS_ORIGINS),
+    auditRetentionDays: value.AUDIT_RETENTION_DAYS,
+    requestTimeoutSeconds: value.REQUEST_TIMEOUT_SECONDS,
+    webConcurrency: value.WEB_CONCURRENCY,
+    passwordHashing: {
+      algorithm: value.PASSWORD_HASH,
+      bcryptRounds: value.BCRYPT_ROUNDS,
+      argon2: { memoryKiB: value.ARGON2_MEMORY_KIB, timeCost: value.ARGON2_TIME_COST },
+      queueLimit: value.HASH_QUEUE_LIMIT,
+    },
+    passwordMinLength: value.PASSWORD_MIN_LENGTH,
+  });
+}
+
+/** Reads `.env` if present. The process environment wins over the file. */
+export function environmentWithDotEnv(env: NodeJS.ProcessEnv, path = '.env'): Record<string, string | undefined> {
+  const fromFile = existsSync(path) ? parseEnv(readFileSync(path, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}

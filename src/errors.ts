@@ -1,0 +1,59 @@
+/**
+ * The catalogue of domain error codes and their public messages. Services throw `DomainError(code)`;
+ * `http/plugins/errors.ts` alone decides the HTTP status. Branch on `code`, never on `message`.
+ */
+export const ERROR_MESSAGES = {
+  USER_ALREADY_EXISTS: 'User already exists',
+  INVALID_CREDENTIALS: 'Incorrect username or password',
+  INVALID_TOKEN: 'Could not validate credentials',
+  USER_NOT_FOUND: 'User not found',
+  INVALID_REFRESH_TOKEN: 'Invalid refresh token',
+  INCORRECT_PASSWORD: 'Incorrect password',
+  UNSUPPORTED_GRANT_TYPE: 'Unsupported grant type',
+  SESSION_NOT_FOUND: 'Session not found',
+  INVALID_CLIENT: 'Invalid client credentials',
+  INTROSPECTION_DISABLED: 'Introspection is disabled: set INTROSPECTION_SECRET to enable it',
+  MISSING_TOKEN: 'The token parameter is required',
+  TOO_MANY_LOGIN_ATTEMPTS: 'Too many failed login attempts; try again later',
+  RATE_LIMITED: 'Too many requests; try again later',
+  SERVICE_BUSY: 'The service is busy; try again shortly',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_MESSAGES;
+
+export class DomainError extends Error {
+  readonly code: ErrorCode;
+  /** For throttling errors: when the client may try again. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(code: ErrorCode, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(ERROR_MESSAGES[code], options);
+    this.name = 'DomainError';
+    this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+/** One field that failed validation, in FastAPI's `{"loc","msg","type"}` shape. */
+export interface FieldError {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+/** Input that passed the schema but broke a rule the schema cannot express (answered 422). */
+export class InvalidInputError extends Error {
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    super(errors.map((e) => e.msg).join('; '));
+    this.name = 'InvalidInputError';
+    this.errors = errors;
+  }
+}
+
+/** The database holds rows that a migration cannot accept; nothing was changed. */
+export class MigrationConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MigrationConflictError';
+  }
+}

@@ -1,0 +1,105 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { DomainError, type ErrorCode, type FieldError, InvalidInputError } from '../errors.js';
+
+interface Mapping {
+  status: number;
+  /** RFC 6749 §5.2 `error`, for failures of the token endpoints. */
+  oauthError?: string;
+  /** RFC 6750 §3: challenge sent with 401s of bearer-protected resources. */
+  challenge?: string;
+}
+
+const BY_CODE: Record<ErrorCode, Mapping> = {
+  USER_ALREADY_EXISTS: { status: 409 },
+  INVALID_CREDENTIALS: { status: 401, oauthError: 'invalid_grant', challenge: 'Bearer' },
+  INVALID_TOKEN: { status: 401, challenge: 'Bearer error="invalid_token"' },
+  USER_NOT_FOUND: { status: 404 },
+  INVALID_REFRESH_TOKEN: { status: 401, oauthError: 'invalid_grant', challenge: 'Bearer' },
+  INCORRECT_PASSWORD: { status: 400 },
+  UNSUPPORTED_GRANT_TYPE: { status: 400, oauthError: 'unsupported_grant_type' },
+  SESSION_NOT_FOUND: { status: 404 },
+  INVALID_CLIENT: { status: 401, oauthError: 'invalid_client', challenge: 'Basic realm="introspection"' },
+  INTROSPECTION_DISABLED: { status: 401, oauthError: 'invalid_client', challenge: 'Basic realm="introspection"' },
+  MISSING_TOKEN: { status: 400, oauthError: 'invalid_request' },
+  TOO_MANY_LOGIN_ATTEMPTS: { status: 429 },
+  RATE_LIMITED: { status: 429 },
+  /** Too many password hashes already queued (crypto/hash-queue.ts); Retry-After says when to come back. */
+  SERVICE_BUSY: { status: 503 },
+};
+
+/** FastAPI-style `{loc, msg, type}` from one Ajv error. */
+function toFieldError(context: string, error: NonNullable<FastifyError['validation']>[number]): FieldError {
+  const path = error.instancePath.split('/').filter(Boolean);
+  const params = error.params as Record<string, unknown>;
+  const loc = [context, ...path];
+  switch (error.keyword) {
+    case 'required':
+      return { loc: [...loc, String(params['missingProperty'])], msg: 'Field required', type: 'missing' };
+    case 'minLength':
+      return { loc, msg: `String should have at least ${params['limit']} characters`, type: 'string_too_short' };
+    case 'maxLength':
+      return { loc, msg: `String should have at most ${params['limit']} characters`, type: 'string_too_long' };
+    case 'format':
+      return { loc, msg: `Value is not a valid ${params['format']}`, type: 'value_error' };
+    case 'pattern': {
+      const described = (error as { parentSchema?: { description?: string } }).parentSchema?.description;
+      const msg = described ?? 'String contains characters that are not allowed';
+      return { loc, msg: described ? `String should be ${msg}` : msg, type: 'string_pattern_mismatch' };
+    }
+    case 'type':
+      if (path.length === 0) return { loc, msg: 'Input should be a valid object', type: 'model_attributes_type' };
+      return { loc, msg: `Input should be a valid ${params['type']}`, type: `${params['type']}_type` };
+    default:
+      return { loc, msg: error.message ?? 'Invalid value', type: 'value_error' };
+  }
+}
+
+function sendValidation(reply: FastifyReply, errors: FieldError[]) {
+  return reply.code(422).send({ detail: errors });
+}
+
+/**
+ * The one place that turns errors into HTTP. Bodies keep FastAPI's shape; a 5xx never carries the cause.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof DomainError) {
+      const mapping = BY_CODE[error.code];
+      if (mapping.challenge) reply.header('www-authenticate', mapping.challenge);
+      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
+      const body: Record<string, string> = { detail: error.message };
+      if (mapping.oauthError) body['error'] = mapping.oauthError;
+      return reply.code(mapping.status).send(body);
+    }
+    if (error instanceof InvalidInputError) return sendValidation(reply, error.errors);
+    if (error.validation) {
+      const context = error.validationContext ?? 'body';
+      return sendValidation(reply, error.validation.map((e) => toFieldError(context, e)));
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ detail: clientErrorDetail(error) });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ detail: 'Internal Server Error' });
+  });
+
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not Found' }));
+}
+
+/** Fastify's own 4xx messages are safe but sometimes name internals; give fixed texts for the common ones. */
+function clientErrorDetail(error: FastifyError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'Request body is too large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Unsupported media type';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'Body cannot be empty when content-type is set to application/json';
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'Malformed JSON body';
+    default:
+      // JSON.parse messages quote the input back; everything else Fastify raises as 4xx is fixed text.
+      return error instanceof SyntaxError ? 'Malformed JSON body' : error.message || 'Bad Request';
+  }
+}

@@ -1,0 +1,103 @@
+import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config.js';
+import { DomainError } from '../../errors.js';
+
+type Hook = (request: FastifyRequest) => Promise<void>;
+
+export interface Throttles {
+  loginPerIp: Hook;
+  /** Keyed by the submitted username/e-mail: runs after the body is parsed (preHandler). */
+  loginPerAccount: Hook;
+  registerPerIp: Hook;
+  refreshPerIp: Hook;
+  passwordPerIp: Hook;
+  /** Keyed by the authenticated user: runs after the auth guard. */
+  passwordPerAccount: Hook;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    throttles: Throttles;
+  }
+}
+
+/**
+ * The Redis store of @fastify/rate-limit, observed: a failing Redis is logged and counted, then the request
+ * is let through (`skipOnError`). Failing open is right for rate limits only — authentication itself never
+ * depends on Redis.
+ */
+function observedRedisStore(redis: Redis, prefix: string, onError: (error: Error) => void): FastifyRateLimitStoreCtor {
+  const observe = (inner: FastifyRateLimitStore): FastifyRateLimitStore => ({
+    incr(key, callback, timeWindow, max) {
+      inner.incr(key, (error, result) => {
+        if (error) onError(error);
+        callback(error, result);
+      }, timeWindow, max);
+    },
+    child: (routeOptions) => observe(inner.child(routeOptions)),
+  });
+  return class {
+    constructor() {
+      return observe(new RedisStore(false, false, redis, prefix));
+    }
+  } as unknown as FastifyRateLimitStoreCtor;
+}
+
+const noop: Hook = async () => {};
+
+/**
+ * Per-IP and per-account request budgets on the endpoints that check secrets or create rows. Over budget
+ * → 429 with Retry-After. Counters are shared through Redis when REDIS_URL is set (several instances, one
+ * budget), in memory otherwise.
+ */
+export async function registerThrottling(
+  app: FastifyInstance,
+  config: Config,
+  redis: Redis | undefined,
+  onStoreError: (error: Error) => void,
+): Promise<void> {
+  const limits = config.rateLimits;
+  if (!limits.enabled) {
+    const off: Throttles = { loginPerIp: noop, loginPerAccount: noop, registerPerIp: noop, refreshPerIp: noop, passwordPerIp: noop, passwordPerAccount: noop };
+    app.decorate('throttles', off);
+    return;
+  }
+  await app.register(rateLimit, {
+    global: false,
+    skipOnError: true,
+    ...(redis ? { store: observedRedisStore(redis, config.redisPrefix, onStoreError) } : {}),
+  });
+
+  const limiter = (scope: string, max: number, key: (request: FastifyRequest) => string | undefined): Hook => {
+    const check = app.createRateLimit({
+      max,
+      timeWindow: limits.windowSeconds * 1000,
+      keyGenerator: (request) => `${scope}:${key(request)}`,
+    });
+    return async (request) => {
+      if (key(request) === undefined) return;
+      const result = await check(request);
+      if (!result.isAllowed && result.isExceeded) {
+        throw new DomainError('RATE_LIMITED', { retryAfterSeconds: Math.max(1, result.ttlInSeconds) });
+      }
+    };
+  };
+  const ip = (request: FastifyRequest) => request.ip;
+  const submittedLogin = (request: FastifyRequest) => {
+    const username = (request.body as { username?: unknown } | undefined)?.username;
+    return typeof username === 'string' ? username.toLowerCase() : undefined;
+  };
+  const userId = (request: FastifyRequest) => (request.user ? String(request.user.id) : undefined);
+
+  app.decorate('throttles', {
+    loginPerIp: limiter('login-ip', limits.loginPerIp, ip),
+    loginPerAccount: limiter('login-account', limits.loginPerAccount, submittedLogin),
+    registerPerIp: limiter('register-ip', limits.registerPerIp, ip),
+    refreshPerIp: limiter('refresh-ip', limits.refreshPerIp, ip),
+    passwordPerIp: limiter('password-ip', limits.passwordPerIp, ip),
+    passwordPerAccount: limiter('password-account', limits.passwordPerAccount, userId),
+  } satisfies Throttles);
+}

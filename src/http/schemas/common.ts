@@ -1,0 +1,54 @@
+import Type from 'typebox';
+import { PASSWORD_MAX_CHARACTERS } from '../../services/passwords-policy.js';
+
+/** No ASCII control characters (NUL included): they have no place in names, e-mails or passwords. */
+const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F]*$';
+
+export const Username = Type.String({
+  minLength: 3,
+  maxLength: 32,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: "3–32 letters, digits, '_', '.' or '-'",
+  examples: ['testuser'],
+});
+
+export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['test@example.com'] });
+
+/**
+ * The floor and ceiling every deployment shares; services/passwords-policy.ts applies the rest (PASSWORD_MIN_LENGTH,
+ * bcrypt's 72 bytes, the blocklist) to the NFKC form.
+ */
+export const NewPassword = Type.String({
+  minLength: 8,
+  maxLength: PASSWORD_MAX_CHARACTERS,
+  pattern: NO_CONTROL_CHARS,
+  description:
+    `At least 8 characters (PASSWORD_MIN_LENGTH), at most ${PASSWORD_MAX_CHARACTERS}; with bcrypt hashing at most 72 bytes of UTF-8. ` +
+    'Not the username or e-mail, not a common or breached password.',
+});
+
+/** A secret presented for checking: lenient length (existing users), still bounded and printable. */
+export const PresentedSecret = Type.String({ minLength: 1, maxLength: 1024, pattern: NO_CONTROL_CHARS });
+
+/** A username or an e-mail, as typed at login. */
+export const Login = Type.String({ minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARS });
+
+export const OpaqueToken = Type.String({ minLength: 1, maxLength: 512, pattern: '^[\\x21-\\x7E]+$' });
+
+export const Detail = Type.Object({ detail: Type.String() }, { additionalProperties: true });
+
+export const ValidationErrorBody = Type.Object({
+  detail: Type.Array(
+    Type.Object({
+      loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
+      msg: Type.String(),
+      type: Type.String(),
+    }),
+  ),
+});
+
+export const OAuthErrorBody = Type.Object({
+  detail: Type.String(),
+  error: Type.String({ description: 'RFC 6749 §5.2 error code' }),
+  error_description: Type.Optional(Type.String()),
+});

@@ -1,0 +1,34 @@
+import Type from 'typebox';
+
+export const Session = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Type.String({ format: 'date-time', description: 'Last refresh of this session' }),
+  expires_at: Type.String({ format: 'date-time', description: 'Absolute end of the session' }),
+  user_agent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  current: Type.Boolean({ description: 'The session of the token making this request' }),
+});
+
+export const SessionIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+export const TokenParam = Type.Object({
+  token: Type.Optional(Type.String({ maxLength: 4096 })),
+  token_type_hint: Type.Optional(Type.String({ maxLength: 64, description: 'access_token or refresh_token; optional' })),
+});
+
+export const IntrospectionResponse = Type.Object(
+  {
+    active: Type.Boolean(),
+    token_type: Type.Optional(Type.String()),
+    sub: Type.Optional(Type.String()),
+    username: Type.Optional(Type.String()),
+    uid: Type.Optional(Type.Integer()),
+    sid: Type.Optional(Type.String()),
+    exp: Type.Optional(Type.Integer()),
+    iat: Type.Optional(Type.Integer()),
+    jti: Type.Optional(Type.String()),
+    scope: Type.Optional(Type.String()),
+  },
+  { description: 'RFC 7662 §2.2' },
+);

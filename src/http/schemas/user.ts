@@ -1,0 +1,32 @@
+import Type from 'typebox';
+import { Email, Login, NewPassword, OpaqueToken, PresentedSecret, Username } from './common.js';
+
+export const PublicUser = Type.Object({
+  username: Type.String(),
+  email: Type.String(),
+  id: Type.Integer(),
+});
+
+export const RegisterBody = Type.Object({ username: Username, email: Email, password: NewPassword });
+
+/** OAuth2 token request (RFC 6749 §4.3 and §6): which fields are required depends on `grant_type`. */
+export const TokenBody = Type.Object({
+  grant_type: Type.Optional(Type.String({ maxLength: 64, description: '`password` (default) or `refresh_token`' })),
+  username: Type.Optional(Type.Union([Login], { description: 'A username or an e-mail address' })),
+  password: Type.Optional(PresentedSecret),
+  refresh_token: Type.Optional(OpaqueToken),
+  scope: Type.Optional(Type.String({ maxLength: 1024, description: 'Ignored for now' })),
+  client_id: Type.Optional(Type.String({ maxLength: 256 })),
+  client_secret: Type.Optional(Type.String({ maxLength: 256 })),
+});
+
+export const RefreshBody = Type.Object({ refresh_token: OpaqueToken });
+
+export const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
+  refresh_token: Type.String({ description: 'Opaque, single use: each refresh returns a new one' }),
+});
+
+export const UpdatePasswordBody = Type.Object({ current_password: PresentedSecret, new_password: NewPassword });

@@ -1,0 +1,47 @@
+import { eq, or, sql } from 'drizzle-orm';
+import type { Database } from '../db/client.js';
+import { users, type UserRow } from '../db/schema.js';
+import { DomainError } from '../errors.js';
+import { isUniqueViolation } from './pg-errors.js';
+
+export async function insertUser(
+  db: Database,
+  user: { username: string; email: string; hashPassword: string },
+): Promise<UserRow> {
+  try {
+    const [row] = await db.insert(users).values(user).returning();
+    return row!;
+  } catch (error) {
+    // The unique indexes on lower(username) and lower(email) decide races between concurrent sign-ups.
+    if (isUniqueViolation(error)) throw new DomainError('USER_ALREADY_EXISTS', { cause: error });
+    throw error;
+  }
+}
+
+/** A username or an email, compared case-insensitively; served by the `lower(...)` unique indexes. */
+export async function findUserByLogin(db: Database, login: string): Promise<UserRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(or(eq(sql`lower(${users.username})`, sql`lower(${login})`), eq(sql`lower(${users.email})`, sql`lower(${login})`)))
+    .limit(1);
+  return row;
+}
+
+export async function findUserById(db: Database, id: number): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1);
+  return row;
+}
+
+export async function updatePasswordHash(db: Database, id: number, hashPassword: string, now: Date): Promise<void> {
+  await db.update(users).set({ hashPassword, updatedAt: now }).where(eq(users.id, id));
+}
+
+/**
+ * Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying. Whole
+ * seconds, because `iat` is in seconds: a token issued later in the same second must stay valid.
+ */
+export async function revokeAccessTokensIssuedBefore(db: Database, id: number, now: Date): Promise<void> {
+  const second = new Date(Math.floor(now.getTime() / 1000) * 1000);
+  await db.update(users).set({ tokensValidAfter: second }).where(eq(users.id, id));
+}

@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { ConfigError, environmentWithDotEnv, loadConfig, type Config } from './config.js';
+import { openDatabase, type DatabaseHandle } from './db/client.js';
+import { migrate } from './db/migrate.js';
+import { MigrationConflictError } from './errors.js';
+import cluster from 'node:cluster';
+import { loadOrCreateSecretKey } from './secret-key.js';
+import { pruneSecurityRecords } from './services/housekeeping.js';
+
+/** Log configuration shared by every process of ours: JSON lines, secrets redacted at the source. */
+export function loggerOptions(config: Config) {
+  return {
+    level: config.logLevel,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+  };
+}
+
+/** Reads and validates the environment; prints every problem and exits 1 when it is wrong. */
+export function configFromProcess(): Config {
+  try {
+    return loadConfig(environmentWithDotEnv(process.env));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/**
+ * PostgreSQL means several instances may share one database: they must share the key, so it is required.
+ * PGlite is one process on one machine: a key is generated once and kept in DATA_DIR.
+ */
+export function resolveSecretKey(config: Config): { key: string; warning?: string } {
+  if (config.secretKey !== undefined) return { key: config.secretKey };
+  if (config.databaseUrl !== undefined) {
+    process.stderr.write(
+      'SECRET_KEY is required when DATABASE_URL is set: every instance must sign and verify tokens with the same key.\n' +
+        'Set it in the environment or in .env (for example: SECRET_KEY=$(openssl rand -hex 32)).\n',
+    );
+    process.exit(1);
+  }
+  const { key, created, path } = loadOrCreateSecretKey(config.dataDir);
+  if (!created) return { key };
+  return { key, warning: `SECRET_KEY is not set: generated one and stored it in ${path} (mode 0600). Set SECRET_KEY to choose your own.` };
+}
+
+export async function openMigratedDatabase(config: Config): Promise<DatabaseHandle> {
+  const handle = await openDatabase(config.databaseUrl, config.dataDir);
+  try {
+    await migrate(handle);
+  } catch (error) {
+    await handle.close();
+    if (error instanceof MigrationConflictError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  return handle;
+}
+
+const PRUNE_INTERVAL_MS = 3600_000;
+
+/** Hourly, and once shortly after start: old audit events and stale failure counters go. */
+function schedulePruning(app: FastifyInstance, auditRetentionDays: number): void {
+  const prune = () =>
+    pruneSecurityRecords(app.deps, auditRetentionDays).then(
+      (deleted) => app.log.info({ deleted }, 'pruned security records'),
+      (error) => app.log.warn({ err: error }, 'pruning security records failed'),
+    );
+  const first = setTimeout(prune, 10_000).unref();
+  const timer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
+  app.addHook('onClose', async () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  });
+}
+
+/** The process edge: config → database → migrations → app → listen; closes cleanly on SIGTERM/SIGINT. */
+export async function serve(config: Config): Promise<FastifyInstance> {
+  const secret = resolveSecretKey(config);
+  // Cluster workers start after the primary has migrated; everyone else migrates here.
+  const handle = cluster.isWorker ? await openDatabase(config.databaseUrl, config.dataDir) : await openMigratedDatabase(config);
+  const app = await buildApp({ config, db: handle.db, secretKey: secret.key, logger: loggerOptions(config) });
+  if (secret.warning) app.log.warn(secret.warning);
+  app.addHook('onClose', () => handle.close());
+  schedulePruning(app, config.auditRetentionDays);
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // Stop accepting, let in-flight requests finish, then close the database (onClose hook).
+    app.close().then(
+      () => process.exit(0),
+      (error) => {
+        app.log.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  await app.listen({ port: config.port, host: config.host });
+  return app;
+}

@@ -1,0 +1,30 @@
+import type { AccessTokenClaims } from '../crypto/jwt.js';
+import type { UserRow } from '../db/schema.js';
+import { DomainError } from '../errors.js';
+import { findPrincipal } from '../repositories/principals.js';
+import type { ServiceDeps } from './deps.js';
+
+export interface Authenticated {
+  user: UserRow;
+  claims: AccessTokenClaims;
+}
+
+/**
+ * Verifies an access token and checks it has not been revoked since it was signed: its session must still
+ * be open, and it must be newer than the user's `tokens_valid_after` (password change, logout-all).
+ * Tokens of the Python service (only `sub`, `exp`) are looked up by username and have no session.
+ */
+export async function authenticateAccessToken(deps: ServiceDeps, token: string): Promise<Authenticated> {
+  const claims = await deps.accessTokens.verify(token);
+  const by = claims.uid === undefined ? { username: claims.sub } : { userId: claims.uid };
+  const principal = await findPrincipal(deps.db, by, claims.sid);
+  if (principal === undefined) throw new DomainError('USER_NOT_FOUND');
+  const { user, session } = principal;
+  if (!user.isActive) throw new DomainError('INVALID_TOKEN');
+  if (claims.sid !== undefined && (session === null || session.revokedAt !== null)) throw new DomainError('INVALID_TOKEN');
+  if (user.tokensValidAfter !== null) {
+    const issuedAtMs = claims.iat === undefined ? -Infinity : claims.iat * 1000;
+    if (issuedAtMs < user.tokensValidAfter.getTime()) throw new DomainError('INVALID_TOKEN');
+  }
+  return { user, claims };
+}

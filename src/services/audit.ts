@@ -1,0 +1,34 @@
+import { insertAuditEvent } from '../repositories/audit-events.js';
+import type { ClientInfo, ServiceDeps } from './deps.js';
+
+export type SecurityEventType =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'login_locked'
+  | 'refresh_token_reused'
+  | 'password_changed'
+  | 'logout'
+  | 'logout_all'
+  | 'session_revoked'
+  | 'token_revoked';
+
+/** Events that suggest an attack are logged at warn, the rest at info. */
+const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked']);
+
+/** Writes a security event to the audit table and to the log. Never carries secrets. */
+export async function recordSecurityEvent(
+  deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>,
+  event: { type: SecurityEventType; userId?: number | null; client?: ClientInfo; details?: Record<string, unknown> },
+): Promise<void> {
+  await insertAuditEvent(deps.db, {
+    occurredAt: deps.clock.now(),
+    type: event.type,
+    userId: event.userId ?? null,
+    ip: event.client?.ip ?? null,
+    userAgent: event.client?.userAgent ?? null,
+    details: event.details ?? null,
+  });
+  const entry = { securityEvent: event.type, userId: event.userId, ip: event.client?.ip, ...event.details };
+  if (ALARMING.has(event.type)) deps.log.warn(entry, `security event: ${event.type}`);
+  else deps.log.info(entry, `security event: ${event.type}`);
+}

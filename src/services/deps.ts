@@ -1,0 +1,43 @@
+import type { Clock } from '../clock.js';
+import type { AccessTokens } from '../crypto/jwt.js';
+import type { PasswordHasher } from '../crypto/passwords.js';
+import type { Database } from '../db/client.js';
+import type { LockoutPolicy } from './lockout.js';
+import type { PasswordPolicy } from './passwords-policy.js';
+
+/** Structured logging, satisfied by pino (and so by Fastify's `app.log`). */
+export interface Log {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+export interface SessionPolicy {
+  refreshTokenTtlSeconds: number;
+  /** A session whose refresh token is not used for this long ends. */
+  idleTimeoutSeconds: number;
+  /** A session ends this long after login, however often it is refreshed. */
+  maxLifetimeSeconds: number;
+  /** A retired refresh token presented again within this window gets its successor back (not theft). */
+  reuseIntervalSeconds: number;
+}
+
+/** What the domain services need, passed in so tests can swap the clock or the hasher. */
+export interface ServiceDeps {
+  db: Database;
+  clock: Clock;
+  hasher: PasswordHasher;
+  passwordPolicy: PasswordPolicy;
+  accessTokens: AccessTokens;
+  accessTokenTtlSeconds: number;
+  sessionPolicy: SessionPolicy;
+  lockoutPolicy: LockoutPolicy;
+  /** Key for deriving a refresh token's successor (see services/tokens.ts). */
+  refreshTokenKey: string;
+  log: Log;
+}
+
+/** Where a request came from, kept with sessions and security events. */
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}

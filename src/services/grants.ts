@@ -1,0 +1,53 @@
+import { DomainError, InvalidInputError } from '../errors.js';
+import { recordSecurityEvent } from './audit.js';
+import type { ClientInfo, ServiceDeps } from './deps.js';
+import { startSession } from './sessions.js';
+import { issueTokens, refreshTokens, type TokenPair } from './tokens.js';
+import { authenticate } from './users.js';
+
+export interface TokenRequest {
+  grant_type?: string;
+  username?: string;
+  password?: string;
+  refresh_token?: string;
+}
+
+function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K[]): void {
+  const missing = fields.filter((f) => request[f] === undefined);
+  if (missing.length > 0) {
+    throw new InvalidInputError(missing.map((f) => ({ loc: ['body', f], msg: 'Field required', type: 'missing' })));
+  }
+}
+
+/** A password login: checks the credentials, opens a session and issues its first tokens. */
+export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<TokenPair> {
+  try {
+    const user = await authenticate(deps, login, password);
+    const session = await startSession(deps, user.id, client);
+    await recordSecurityEvent(deps, { type: 'login_succeeded', userId: user.id, client, details: { sessionId: session.id } });
+    return await issueTokens(deps, user, session);
+  } catch (error) {
+    if (error instanceof DomainError && error.code === 'INVALID_CREDENTIALS') {
+      await recordSecurityEvent(deps, { type: 'login_failed', client, details: { login: login.slice(0, 254) } });
+    }
+    throw error;
+  }
+}
+
+/**
+ * The token endpoint's grants. `grant_type` may be omitted (the Python service's clients never sent it)
+ * and then means `password`.
+ * @see RFC 6749 §4.3 (password), §6 (refresh_token), §5.2 (unsupported_grant_type)
+ */
+export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, client: ClientInfo): Promise<TokenPair> {
+  switch (request.grant_type ?? 'password') {
+    case 'password':
+      required(request, ['username', 'password']);
+      return loginWithPassword(deps, request.username!, request.password!, client);
+    case 'refresh_token':
+      required(request, ['refresh_token']);
+      return refreshTokens(deps, request.refresh_token!, client);
+    default:
+      throw new DomainError('UNSUPPORTED_GRANT_TYPE');
+  }
+}

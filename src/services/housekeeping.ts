@@ -1,0 +1,18 @@
+import { deleteAuditEventsBefore } from '../repositories/audit-events.js';
+import { deleteLoginFailuresBefore } from '../repositories/login-failures.js';
+import type { ServiceDeps } from './deps.js';
+
+/**
+ * Deletes audit events past their retention and failure counters past the lockout reset window (which
+ * would be ignored anyway). Safe to run from several instances at once.
+ */
+export async function pruneSecurityRecords(
+  deps: Pick<ServiceDeps, 'db' | 'clock' | 'lockoutPolicy'>,
+  auditRetentionDays: number,
+): Promise<{ auditEvents: number; loginFailures: number }> {
+  const now = deps.clock.now().getTime();
+  return {
+    auditEvents: await deleteAuditEventsBefore(deps.db, new Date(now - auditRetentionDays * 86400_000)),
+    loginFailures: await deleteLoginFailuresBefore(deps.db, new Date(now - deps.lockoutPolicy.resetAfterSeconds * 1000)),
+  };
+}

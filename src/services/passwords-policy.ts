@@ -1,0 +1,69 @@
+import { normalisePassword } from '../crypto/passwords.js';
+import { InvalidInputError, type FieldError } from '../errors.js';
+import type { ServiceDeps } from './deps.js';
+import type { PasswordBlocklist } from './password-blocklist.js';
+
+/** NIST asks for at least 64; password managers commonly generate up to 128. */
+export const PASSWORD_MAX_CHARACTERS = 256;
+
+export interface PasswordPolicy {
+  /** PASSWORD_MIN_LENGTH: at least 8. */
+  minLength: number;
+  blocklist: PasswordBlocklist;
+}
+
+const characters = (text: string) => [...text].length;
+
+/** The first rule `password` (already NFKC) breaks, or undefined. */
+function brokenRule(
+  deps: Pick<ServiceDeps, 'hasher' | 'passwordPolicy'>,
+  password: string,
+  owner: { username: string; email: string },
+): Omit<FieldError, 'loc'> | undefined {
+  const { minLength, blocklist } = deps.passwordPolicy;
+  const length = characters(password);
+  if (length < minLength) {
+    return { msg: `Password must be at least ${minLength} characters`, type: 'password_too_short' };
+  }
+  if (length > PASSWORD_MAX_CHARACTERS) {
+    return { msg: `Password must be at most ${PASSWORD_MAX_CHARACTERS} characters`, type: 'password_too_long' };
+  }
+  // bcrypt ignores everything after byte 72: a longer password is refused rather than silently truncated
+  // (two passwords sharing their first 72 bytes must not both work). Plain ASCII passwords of up to 72
+  // characters, past NIST's 64, fit; text in other scripts fits less, so PASSWORD_HASH=argon2id is the way
+  // to NIST's full rule. bcrypt stays the default because its `$2b$` hashes are the Python service's own.
+  const maxBytes = deps.hasher.maxBytes;
+  if (maxBytes !== undefined && Buffer.byteLength(password) > maxBytes) {
+    return {
+      msg: `Password must be at most ${maxBytes} bytes of UTF-8 (${maxBytes} plain ASCII characters, fewer with accents or other scripts)`,
+      type: 'password_too_long',
+    };
+  }
+  const folded = password.toLowerCase();
+  if (folded === normalisePassword(owner.username).toLowerCase()) {
+    return { msg: 'Password must not be the same as the username', type: 'password_equals_username' };
+  }
+  if (folded === normalisePassword(owner.email).toLowerCase()) {
+    return { msg: 'Password must not be the same as the e-mail address', type: 'password_equals_email' };
+  }
+  if (blocklist.has(password)) {
+    return { msg: 'Password is too common: it appears in lists of breached passwords; choose another', type: 'password_breached' };
+  }
+  return undefined;
+}
+
+/**
+ * The rules for a new password, applied to its NFKC form (the form that is hashed): length in characters,
+ * no composition rules, not the account's own name, not a known common or breached password. The 422 says
+ * which rule failed.
+ * @see NIST SP 800-63B §5.1.1.2
+ */
+export function assertAcceptablePassword(
+  deps: Pick<ServiceDeps, 'hasher' | 'passwordPolicy'>,
+  password: string,
+  field: string,
+  owner: { username: string; email: string },
+): void {
+  const broken = brokenRule(deps, normalisePassword(password), owner);
+  if (broken) throw new InvalidInputError([{ loc: ['body', field], ...broken }]);
+}

@@ -1,0 +1,75 @@
+import type { UserRow } from '../db/schema.js';
+import { DomainError } from '../errors.js';
+import { findUserByLogin, insertUser, updatePasswordHash } from '../repositories/users.js';
+import { recordSecurityEvent } from './audit.js';
+import type { ClientInfo, ServiceDeps } from './deps.js';
+import { assertNotLockedOut, clearLoginFailuresFor, lockoutKey, recordLoginFailure } from './lockout.js';
+import { endAllSessions } from './sessions.js';
+import { assertAcceptablePassword } from './passwords-policy.js';
+import { upgradePasswordHash } from './password-rehash.js';
+
+export interface PublicUser {
+  id: number;
+  username: string;
+  email: string;
+}
+
+export function toPublicUser(user: UserRow): PublicUser {
+  return { id: user.id, username: user.username, email: user.email };
+}
+
+/**
+ * Hashes before inserting, so a duplicate sign-up costs the same time as a successful one; the database's
+ * unique indexes decide concurrent sign-ups.
+ */
+export async function registerUser(
+  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'>,
+  input: { username: string; email: string; password: string },
+): Promise<PublicUser> {
+  assertAcceptablePassword(deps, input.password, 'password', input);
+  const hashPassword = await deps.hasher.hash(input.password);
+  const user = await insertUser(deps.db, { username: input.username, email: input.email, hashPassword });
+  return toPublicUser(user);
+}
+
+/**
+ * Checks a username-or-email and password, behind the per-account lockout. Unknown users and wrong
+ * passwords are indistinguishable, in body and in time.
+ */
+export async function authenticate(deps: ServiceDeps, login: string, password: string): Promise<UserRow> {
+  const user = await findUserByLogin(deps.db, login);
+  const key = lockoutKey(user, login);
+  await assertNotLockedOut(deps, key);
+  if (user === undefined) {
+    // Verify against a dummy hash to prevent timing attacks: "no such user" must take as long as "wrong password".
+    await deps.hasher.verifyDummy(password);
+    await recordLoginFailure(deps, key, undefined);
+    throw new DomainError('INVALID_CREDENTIALS');
+  }
+  const { match, rehash } = await deps.hasher.check(password, user.hashPassword);
+  if (!match || !user.isActive) {
+    await recordLoginFailure(deps, key, user.id);
+    throw new DomainError('INVALID_CREDENTIALS');
+  }
+  await clearLoginFailuresFor(deps, key);
+  if (rehash) await upgradePasswordHash(deps, user, password);
+  return user;
+}
+
+/**
+ * Changing the password ends every session and every access token issued before, so whoever held the old
+ * password (or a token) is out. The client logs in again with the new password.
+ */
+export async function changePassword(
+  deps: ServiceDeps,
+  user: UserRow,
+  input: { currentPassword: string; newPassword: string },
+  client: ClientInfo,
+): Promise<void> {
+  if (!(await deps.hasher.verify(input.currentPassword, user.hashPassword))) throw new DomainError('INCORRECT_PASSWORD');
+  assertAcceptablePassword(deps, input.newPassword, 'new_password', user);
+  const hash = await deps.hasher.hash(input.newPassword);
+  await updatePasswordHash(deps.db, user.id, hash, deps.clock.now());
+  const ended = await endAllSessions(deps, user.id, 'password_changed');
+  await recordSecurityEvent(deps, { type: 'password_changed', userId: user.id, client, details: { sessions: ended } });
+}

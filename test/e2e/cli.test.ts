@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { childEnv, curl, freePort, ROOT, startServer } from './helpers.js';
+import { execFile } from 'node:child_process';
+
+const BIN = join(ROOT, 'bin/user-services.js');
+
+function cli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    child.stdin!.end(stdin ?? '');
+  });
+}
+
+test('create-user reads the password from stdin; the user can then log in', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = childEnv({ DATA_DIR: dataDir, BCRYPT_ROUNDS: '4' });
+
+  assert.equal((await cli(['migrate'], env)).code, 0);
+  const created = await cli(['create-user', '--username', 'ops', '--email', 'ops@example.com'], env, 'operator-pass\n');
+  assert.equal(created.code, 0, created.stderr);
+  assert.deepEqual(JSON.parse(created.stdout), { id: 1, username: 'ops', email: 'ops@example.com' });
+  const again = await cli(['create-user', '--username', 'OPS', '--email', 'x@example.com'], env, 'operator-pass\n');
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /User already exists/);
+  const invalid = await cli(['create-user', '--username', 'x', '--email', 'nope'], env, 'short\n');
+  assert.equal(invalid.code, 1);
+  assert.match(invalid.stderr, /username/);
+
+  const port = await freePort();
+  const server = await startServer({ ...env, PORT: String(port) }, port);
+  t.after(() => server.signal('SIGKILL'));
+  const token = await curl('-X', 'POST', `http://127.0.0.1:${port}/user/token`, '-d', 'username=ops&password=operator-pass');
+  assert.equal(token.status, 200, token.body);
+});
+
+test('routes lists every route; help and unknown commands', async () => {
+  const env = childEnv({});
+  const routes = await cli(['routes'], env);
+  assert.equal(routes.code, 0, routes.stderr);
+  for (const line of ['POST    /user/token', 'GET     /user/user', 'PUT     /user/update_password', 'POST    /user/register']) {
+    assert.ok(routes.stdout.includes(line), `${line} listed`);
+  }
+  assert.match((await cli(['help'], env)).stdout, /create-user/);
+  assert.equal((await cli(['frobnicate'], env)).code, 2);
+});
+
+test('start-up refuses a bad configuration, and DATABASE_URL without SECRET_KEY', async () => {
+  const bad = await cli(['serve'], childEnv({ PORT: 'eighty' }));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /PORT must be integer/);
+  const noKey = await cli(['serve'], childEnv({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test' }));
+  assert.equal(noKey.code, 1);
+  assert.match(noKey.stderr, /SECRET_KEY is required when DATABASE_URL is set/);
+});
+

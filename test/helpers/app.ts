@@ -1,0 +1,50 @@
+import type { TestContext } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { FakeClock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+
+export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdef0123456789abcdef';
+
+export interface TestApp {
+  app: FastifyInstance;
+  database: TestDatabase;
+  clock: FakeClock;
+  config: Config;
+}
+
+/**
+ * The real application on a fresh, migrated database of `kind`, with a fake clock that starts at the real
+ * time (so tokens made outside the app, e.g. "like the Python service", line up) and the cheapest bcrypt cost.
+ */
+export async function buildTestApp(
+  kind: DatabaseKind,
+  env: Record<string, string> = {},
+): Promise<TestApp & { close(): Promise<void> }> {
+  // Rate limits are off unless a test turns them on: most suites send many requests from one address.
+  const config = loadConfig({ BCRYPT_ROUNDS: '4', RATE_LIMIT_ENABLED: 'false', ...env });
+  const database = await createTestDatabase(kind);
+  await migrate(database.handle);
+  const clock = new FakeClock(Date.now());
+  const app = await buildApp({ config, db: database.handle.db, secretKey: TEST_SECRET_KEY, clock });
+  await app.ready();
+  return {
+    app,
+    database,
+    clock,
+    config,
+    async close() {
+      await app.close();
+      await database.destroy();
+    },
+  };
+}
+
+/** Per-test convenience: closes with the test. */
+export async function useTestApp(t: TestContext, kind: DatabaseKind, env?: Record<string, string>): Promise<TestApp> {
+  const testApp = await buildTestApp(kind, env);
+  t.after(() => testApp.close());
+  return testApp;
+}

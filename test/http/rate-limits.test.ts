@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { buildApp } from '../../src/app.js';
+import { buildTestApp, TEST_SECRET_KEY } from '../helpers/app.js';
+import { form, register, uniqueName } from '../helpers/requests.js';
+
+const LIMITS = { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN_PER_IP: '3', RATE_LIMIT_LOGIN_PER_ACCOUNT: '100', RATE_LIMIT_REGISTER_PER_IP: '2' };
+
+const login = (app: Awaited<ReturnType<typeof buildTestApp>>['app'], username: string, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/user/token', ...form({ username, password: 'whatever-pass' }), headers: { ...form({}).headers, ...headers } });
+
+describe('rate limits (in memory)', () => {
+  test('per IP: over the budget is 429 with Retry-After and a detail', async (t) => {
+    const ctx = await buildTestApp('pglite', LIMITS);
+    t.after(() => ctx.close());
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await login(ctx.app, uniqueName())).statusCode);
+    assert.deepEqual(codes, [401, 401, 401, 429]);
+    const limited = await login(ctx.app, uniqueName());
+    assert.equal(limited.statusCode, 429);
+    assert.ok(Number(limited.headers['retry-after']) > 0);
+    assert.deepEqual(limited.json(), { detail: 'Too many requests; try again later' });
+
+    const reg = (i: number) => ctx.app.inject({ method: 'POST', url: '/user/register', ...form({ username: `r${i}_${uniqueName()}`, email: `r${i}@example.com`, password: 'password-1' }) });
+    assert.deepEqual([(await reg(1)).statusCode, (await reg(2)).statusCode, (await reg(3)).statusCode], [201, 201, 429]);
+  });
+
+  test('per account: one username is limited while others are not', async (t) => {
+    const ctx = await buildTestApp('pglite', { ...LIMITS, RATE_LIMIT_LOGIN_PER_IP: '100', RATE_LIMIT_LOGIN_PER_ACCOUNT: '2' });
+    t.after(() => ctx.close());
+    const target = uniqueName('target');
+    const codes = [];
+    for (let i = 0; i < 3; i++) codes.push((await login(ctx.app, i === 1 ? target.toUpperCase() : target)).statusCode);
+    assert.deepEqual(codes, [401, 401, 429]);
+    assert.equal((await login(ctx.app, uniqueName())).statusCode, 401);
+  });
+
+  test('X-Forwarded-For is ignored unless TRUST_PROXY says so', async (t) => {
+    const untrusting = await buildTestApp('pglite', LIMITS);
+    t.after(() => untrusting.close());
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push((await login(untrusting.app, uniqueName(), { 'x-forwarded-for': `203.0.113.${i}` })).statusCode);
+    assert.equal(codes[3], 429, 'spoofed addresses do not buy a new budget');
+
+    const trusting = await buildTestApp('pglite', { ...LIMITS, TRUST_PROXY: 'true' });
+    t.after(() => trusting.close());
+    for (let i = 0; i < 6; i++) assert.equal((await login(trusting.app, uniqueName(), { 'x-forwarded-for': `203.0.113.${i}` })).statusCode, 401);
+  });
+});
+
+describe('rate limits shared through Redis at 127.0.0.1:6379', () => {
+  test('two instances share one budget', async (t) => {
+    const env = { ...LIMITS, REDIS_URL: 'redis://127.0.0.1:6379', RATE_LIMIT_REDIS_PREFIX: `test:${randomBytes(6).toString('hex')}:` };
+    const first = await buildTestApp('pglite', env);
+    t.after(() => first.close());
+    const second = await buildApp({ config: first.config, db: first.database.handle.db, secretKey: TEST_SECRET_KEY, clock: first.clock });
+    t.after(() => second.close());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await login(first.app, uniqueName())).statusCode, 401);
+    assert.equal((await login(second, uniqueName())).statusCode, 401);
+    assert.equal((await login(first.app, uniqueName())).statusCode, 401);
+    assert.equal((await login(second, uniqueName())).statusCode, 429);
+  });
+
+  test('with Redis down, requests are let through (fail open), logged and counted — login still checks passwords', async (t) => {
+    const ctx = await buildTestApp('pglite', { ...LIMITS, REDIS_URL: 'redis://127.0.0.1:1' });
+    t.after(() => ctx.close());
+    const user = await register(ctx.app);
+    for (let i = 0; i < 5; i++) assert.equal((await login(ctx.app, uniqueName())).statusCode, 401);
+    const ok = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) });
+    assert.equal(ok.statusCode, 200);
+    const metrics = await ctx.app.inject({ url: '/metrics' });
+    const errors = Number(/^rate_limit_store_errors_total (\d+)/m.exec(metrics.body)?.[1]);
+    assert.ok(errors >= 6, `store errors counted: ${errors}`);
+  });
+});

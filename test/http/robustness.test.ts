@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { databaseKinds } from '../helpers/databases.js';
+import { bearer, login, register, uniqueName } from '../helpers/requests.js';
+
+for (const kind of await databaseKinds()) {
+  describe(`bad input and service endpoints on ${kind}`, () => {
+    let ctx: TestApp & { close(): Promise<void> };
+    before(async () => {
+      ctx = await buildTestApp(kind);
+    });
+    after(() => ctx.close());
+
+    const post = (url: string, payload: string, contentType: string) =>
+      ctx.app.inject({ method: 'POST', url, payload, headers: { 'content-type': contentType } });
+
+    test('a body over the limit is 413', async () => {
+      const res = await post('/user/register', `username=${'a'.repeat(70 * 1024)}`, 'application/x-www-form-urlencoded');
+      assert.equal(res.statusCode, 413);
+      assert.deepEqual(res.json(), { detail: 'Request body is too large' });
+    });
+
+    test('malformed JSON is 400 with no parser internals', async () => {
+      const res = await post('/user/register', '{"username": "abc",', 'application/json');
+      assert.equal(res.statusCode, 400);
+      assert.deepEqual(res.json(), { detail: 'Malformed JSON body' });
+    });
+
+    test('__proto__ in JSON is refused', async () => {
+      const res = await post('/user/register', '{"__proto__": {"isAdmin": true}, "username": "abc"}', 'application/json');
+      assert.equal(res.statusCode, 400);
+      assert.equal(({} as Record<string, unknown>)['isAdmin'], undefined);
+    });
+
+    test('a JSON array, a string or null instead of an object is 422', async () => {
+      for (const payload of ['[]', '"text"', 'null', '42']) {
+        const res = await post('/user/register', payload, 'application/json');
+        assert.equal(res.statusCode, 422, `${payload}: ${res.body}`);
+        assert.deepEqual(res.json().detail[0].loc, ['body']);
+      }
+    });
+
+    test('wrong JSON types and duplicate form keys are 422', async () => {
+      const typed = await post('/user/register', JSON.stringify({ username: 123, email: true, password: ['x'] }), 'application/json');
+      assert.equal(typed.statusCode, 422);
+      assert.deepEqual(
+        typed.json().detail.map((e: { loc: string[] }) => e.loc[1]).sort(),
+        ['email', 'password', 'username'],
+      );
+      const dup = await post('/user/register', 'username=abc&username=def&email=a@b.co&password=password-1', 'application/x-www-form-urlencoded');
+      assert.equal(dup.statusCode, 422);
+    });
+
+    test('an unsupported media type is 415', async () => {
+      const res = await post('/user/register', 'username=abc', 'text/plain');
+      assert.equal(res.statusCode, 415);
+      assert.deepEqual(res.json(), { detail: 'Unsupported media type' });
+    });
+
+    test('an unknown route is 404 in the FastAPI shape', async () => {
+      const res = await ctx.app.inject({ url: '/user/nope' });
+      assert.equal(res.statusCode, 404);
+      assert.deepEqual(res.json(), { detail: 'Not Found' });
+    });
+
+    test('every response carries a request id; a sane client one is echoed', async () => {
+      const res = await ctx.app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
+      assert.equal(res.headers['x-request-id'], 'abc-123');
+      for (const headers of [{}, { 'x-request-id': 'x'.repeat(65) }, { 'x-request-id': 'a b\u0001' }]) {
+        const generated = await ctx.app.inject({ url: '/healthz', headers });
+        assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+      }
+    });
+
+    test('GET / describes the service; /healthz and /readyz answer', async () => {
+      const root = await ctx.app.inject({ url: '/' });
+      assert.equal(root.json().name, 'user-services');
+      assert.equal(root.json().docs, '/docs');
+      assert.deepEqual((await ctx.app.inject({ url: '/healthz' })).json(), { status: 'ok' });
+      assert.deepEqual((await ctx.app.inject({ url: '/readyz' })).json(), { status: 'ok' });
+    });
+
+    test('/docs serves Swagger UI and /openapi.json documents every route with its responses', async () => {
+      const docs = await ctx.app.inject({ url: '/docs' });
+      assert.equal(docs.statusCode, 200);
+      assert.match(docs.body, /swagger/i);
+      const spec = (await ctx.app.inject({ url: '/openapi.json' })).json();
+      assert.match(spec.openapi, /^3\./);
+      assert.deepEqual(spec.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, '/user/token');
+      const expected = {
+        '/': ['get'],
+        '/healthz': ['get'],
+        '/readyz': ['get'],
+        '/user/register': ['post'],
+        '/user/token': ['post'],
+        '/user/token/refresh': ['post'],
+        '/user/user': ['get'],
+        '/user/update_password': ['put'],
+        '/user/logout': ['post'],
+        '/user/logout-all': ['post'],
+        '/user/sessions': ['get'],
+        '/user/sessions/{id}': ['delete'],
+        '/oauth/revoke': ['post'],
+        '/oauth/introspect': ['post'],
+      };
+      for (const [path, methods] of Object.entries(expected)) {
+        for (const method of methods) {
+          const operation = spec.paths[path]?.[method];
+          assert.ok(operation, `${method} ${path} is documented`);
+          assert.ok(Object.keys(operation.responses).length > 0, `${method} ${path} has responses`);
+        }
+      }
+      assert.ok(spec.paths['/user/token'].post.requestBody.content['application/x-www-form-urlencoded']);
+    });
+
+    test('an unexpected failure is a logged 500 without internals', async () => {
+      const user = await register(ctx.app, uniqueName());
+      const { access_token } = await login(ctx.app, user.username, user.password);
+      const original = ctx.app.deps.db.select;
+      ctx.app.deps.db.select = (() => {
+        throw new Error('connection to 10.0.0.1 lost: password=hunter2');
+      }) as typeof original;
+      try {
+        const res = await ctx.app.inject({ url: '/user/user', headers: bearer(access_token) });
+        assert.equal(res.statusCode, 500);
+        assert.deepEqual(res.json(), { detail: 'Internal Server Error' });
+      } finally {
+        ctx.app.deps.db.select = original;
+      }
+    });
+  });
+}

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { databaseKinds } from '../helpers/databases.js';
+import { bearer, form, login, register } from '../helpers/requests.js';
+
+for (const kind of await databaseKinds()) {
+  describe(`PUT /user/update_password on ${kind}`, () => {
+    let ctx: TestApp & { close(): Promise<void> };
+    before(async () => {
+      ctx = await buildTestApp(kind);
+    });
+    after(() => ctx.close());
+
+    const update = (token: string, fields: Record<string, string>) =>
+      ctx.app.inject({ method: 'PUT', url: '/user/update_password', ...form(fields), headers: { ...form(fields).headers, ...bearer(token) } });
+
+    test('wrong current password is 400 and changes nothing', async () => {
+      const user = await register(ctx.app);
+      const pair = await login(ctx.app, user.username, user.password);
+      const res = await update(pair.access_token, { current_password: 'wrong-password', new_password: 'brand-new-pass' });
+      assert.equal(res.statusCode, 400);
+      assert.deepEqual(res.json(), { detail: 'Incorrect password' });
+      await login(ctx.app, user.username, user.password);
+    });
+
+    test('success: new password works, old does not, earlier refresh tokens are revoked', async () => {
+      const user = await register(ctx.app);
+      const pair = await login(ctx.app, user.username, user.password);
+      const other = await login(ctx.app, user.username, user.password);
+      const res = await update(pair.access_token, { current_password: user.password, new_password: 'brand-new-pass' });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json(), { detail: 'Password updated successfully' });
+      for (const rt of [pair.refresh_token, other.refresh_token]) {
+        const refreshed = await ctx.app.inject({ method: 'POST', url: '/user/token/refresh', ...form({ refresh_token: rt }) });
+        assert.equal(refreshed.statusCode, 401);
+      }
+      const old = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) });
+      assert.equal(old.statusCode, 401);
+      await login(ctx.app, user.username, 'brand-new-pass');
+    });
+
+    test('JSON body, validation and authentication', async () => {
+      const user = await register(ctx.app);
+      const pair = await login(ctx.app, user.username, user.password);
+      const json = await ctx.app.inject({
+        method: 'PUT',
+        url: '/user/update_password',
+        headers: bearer(pair.access_token),
+        payload: { current_password: user.password, new_password: 'short' },
+      });
+      assert.equal(json.statusCode, 422);
+      assert.deepEqual(json.json().detail[0].loc, ['body', 'new_password']);
+      const anonymous = await ctx.app.inject({ method: 'PUT', url: '/user/update_password', payload: { current_password: 'a', new_password: 'b' } });
+      assert.equal(anonymous.statusCode, 401);
+    });
+  });
+}
