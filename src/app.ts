@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import { createAccessTokens } from './crypto/jwt.js';
+import { createAccessTokens, hmacKeys, type JwtKeys } from './crypto/jwt.js';
 import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js';
 import type { Database } from './db/client.js';
 import { registerErrorHandling } from './http/errors.js';
@@ -22,6 +22,8 @@ import { sessionRoutes } from './http/routes/sessions.js';
 import { userRoutes } from './http/routes/user.js';
 import type { ServiceDeps } from './services/deps.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
+import { openKeyring } from './services/signing-keys.js';
+import { wellKnownRoutes } from './http/routes/well-known.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -60,10 +62,19 @@ function connectRedis(url: string, app: FastifyInstance): Redis {
   return redis;
 }
 
+/** HS256 signs with SECRET_KEY, as the Python service does; the other algorithms with the key ring. */
+function jwtKeys(options: AppOptions, clock: Clock): Promise<JwtKeys> | JwtKeys {
+  const { config, db, secretKey } = options;
+  const { algorithm } = config.jwt;
+  if (algorithm === 'HS256') return hmacKeys(secretKey);
+  return openKeyring({ db, clock }, { algorithm, secretKey, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
+}
+
 /** Builds the application; never listens. Used by the server process and by the tests. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
+  const keys = await jwtKeys(options, clock);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimitBytes,
@@ -87,7 +98,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     clock,
     hasher: options.hasher ?? createPasswordHasher(config.passwordHashing),
     passwordPolicy: { minLength: config.passwordMinLength, blocklist: await loadPasswordBlocklist() },
-    accessTokens: createAccessTokens(options.secretKey, config.accessTokenTtlSeconds, clock),
+    accessTokens: createAccessTokens(
+      keys,
+      { ttlSeconds: config.accessTokenTtlSeconds, issuer: config.jwt.issuer, audience: config.jwt.audience },
+      clock,
+    ),
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     sessionPolicy: {
       refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
@@ -160,6 +175,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(userRoutes, { prefix: '/user' });
   await app.register(sessionRoutes, { prefix: '/user' });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
+  await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
   return app;
 }
 

@@ -11,6 +11,11 @@ import cluster from 'node:cluster';
 import { runPrimary } from './cluster.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { registerUser } from './services/users.js';
+import { systemClock } from './clock.js';
+import type { AsymmetricAlgorithm } from './crypto/jwt.js';
+import { SealedKeyError } from './crypto/signing-keys.js';
+import { listUsableSigningKeys } from './repositories/signing-keys.js';
+import { rotateSigningKey } from './services/signing-keys.js';
 
 const USAGE = `Usage: user-services [command] [options]
 
@@ -20,6 +25,8 @@ Commands:
   create-user --username U --email E [--password-stdin]
                              create a user; the password is prompted for (or read from stdin)
   routes                     print every route the API serves
+  keys rotate                start signing with a new key (asymmetric JWT_ALGORITHM); old tokens keep verifying
+  keys list                  print the signing keys: kid, algorithm, created, retired
   help                       show this text
 
 Configuration comes from the environment and an optional .env file (see README).`;
@@ -101,7 +108,8 @@ async function createUser(args: string[]): Promise<number> {
 }
 
 async function printRoutes(): Promise<number> {
-  const config = configFromProcess();
+  // Routes do not depend on the algorithm; HS256 keeps the in-memory database free of a key ring.
+  const config = { ...configFromProcess(), jwt: { algorithm: 'HS256' as const, issuer: undefined, audience: undefined } };
   // An in-memory database: listing routes must not touch (or lock) the real one.
   const memory = await openPglite(undefined);
   const routes: string[] = [];
@@ -115,6 +123,38 @@ async function printRoutes(): Promise<number> {
   await memory.close();
   process.stdout.write(`${routes.join('\n')}\n`);
   return 0;
+}
+
+async function manageKeys(args: string[]): Promise<number> {
+  const [action] = args;
+  if (action !== 'rotate' && action !== 'list') {
+    process.stderr.write('Usage: user-services keys rotate | keys list\n');
+    return 2;
+  }
+  const config = configFromProcess();
+  const { algorithm } = config.jwt;
+  if (action === 'rotate' && algorithm === 'HS256') {
+    process.stderr.write('JWT_ALGORITHM is HS256: tokens are signed with SECRET_KEY and there is no key to rotate.\n');
+    return 2;
+  }
+  const secret = resolveSecretKey(config);
+  const handle = await openMigratedDatabase(config);
+  try {
+    const deps = { db: handle.db, clock: systemClock };
+    if (action === 'list') {
+      for (const key of await listUsableSigningKeys(handle.db, new Date(0))) {
+        const state = key.retiredAt === null ? 'active' : `retired ${key.retiredAt.toISOString()}`;
+        process.stdout.write(`${key.kid}  ${key.algorithm.padEnd(5)}  created ${key.createdAt.toISOString()}  ${state}\n`);
+      }
+      return 0;
+    }
+    const { kid, retired } = await rotateSigningKey(deps, { algorithm: algorithm as AsymmetricAlgorithm, secretKey: secret.key });
+    process.stdout.write(`New ${algorithm} signing key ${kid}; retired: ${retired.join(', ') || 'none'}.\n`);
+    process.stdout.write('Running instances sign with it within a minute; tokens of the retired key verify until they expire.\n');
+    return 0;
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -131,7 +171,13 @@ export async function main(argv: string[]): Promise<number> {
         await runPrimary(config, config.webConcurrency);
         return -1;
       }
-      await serve(config);
+      try {
+        await serve(config);
+      } catch (error) {
+        if (!(error instanceof SealedKeyError)) throw error;
+        process.stderr.write(`${error.message}\n`);
+        return 1;
+      }
       return -1;
     }
     case 'migrate': {
@@ -144,6 +190,8 @@ export async function main(argv: string[]): Promise<number> {
       return createUser(rest);
     case 'routes':
       return printRoutes();
+    case 'keys':
+      return manageKeys(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -48,6 +48,13 @@ const EnvSchema = Type.Object({
   // NIST SP 800-63B §5.1.1.2: at least 8; at most 64 so that a 64-character password always fits.
   PASSWORD_MIN_LENGTH: Type.Integer({ minimum: 8, maximum: 64, default: 8 }),
   HASH_QUEUE_LIMIT: Type.Integer({ minimum: 1, maximum: 10000, default: 32 }),
+  JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256'), Type.Literal('RS256')], {
+    default: 'HS256',
+  }),
+  JWT_ISSUER: Type.Optional(
+    Type.String({ pattern: '^https?://[^\\s]+$', description: 'the public base URL of this service, e.g. https://auth.example.com' }),
+  ),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -120,6 +127,15 @@ export interface Config {
     queueLimit: number;
   };
   readonly passwordMinLength: number;
+  /**
+   * HS256 (with SECRET_KEY) is the Python service's algorithm; the asymmetric ones sign with a key pair kept
+   * in the database and published as a JWKS. `issuer` / `audience` go into every token and are then required.
+   */
+  readonly jwt: {
+    algorithm: Env['JWT_ALGORITHM'];
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
 }
 
 /** Fastify 5 treats a bare hop count as "trust nothing", so only booleans and address lists are offered. */
@@ -206,6 +222,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       queueLimit: value.HASH_QUEUE_LIMIT,
     },
     passwordMinLength: value.PASSWORD_MIN_LENGTH,
+    jwt: {
+      algorithm: value.JWT_ALGORITHM,
+      issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),
+      audience: value.JWT_AUDIENCE,
+    },
   });
 }
 

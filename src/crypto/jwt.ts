@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, jwtVerify, errors as joseErrors, type JWK, type JWSHeaderParameters } from 'jose';
 import type { Clock } from '../clock.js';
 import { DomainError } from '../errors.js';
+
+export type JwtAlgorithm = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
+export type AsymmetricAlgorithm = Exclude<JwtAlgorithm, 'HS256'>;
 
 export interface AccessTokenClaims {
   /** The username, as the Python service sets it. */
@@ -15,7 +18,53 @@ export interface AccessTokenClaims {
   jti?: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export interface SigningKey {
+  alg: JwtAlgorithm;
+  /** Absent for HS256: the Python service's tokens have none, and there is only one secret. */
+  kid?: string;
+  key: CryptoKey | Uint8Array;
+}
+
+/** A published verification key: always with the `kid` tokens name and the one `alg` it verifies. */
+export interface PublicJwk extends JWK {
+  kty: string;
+  kid: string;
+  alg: AsymmetricAlgorithm;
+  use: 'sig';
+}
+
+/** Where the keys come from: SECRET_KEY (HS256) or the key ring in the database (asymmetric). */
+export interface JwtKeys {
+  /** The only algorithms a token may declare; anything else is refused before a key is looked at. */
+  readonly algorithms: JwtAlgorithm[];
+  signingKey(): Promise<SigningKey>;
+  /** The key for a token's header. Throws INVALID_TOKEN for an unknown `kid` or an `alg` not that key's. */
+  verificationKey(header: JWSHeaderParameters): Promise<CryptoKey | Uint8Array>;
+  /** The public keys other services verify with (empty for HS256: a shared secret is never published). */
+  jwks(): Promise<{ keys: PublicJwk[] }>;
+}
+
+/**
+ * HS256 with SECRET_KEY, byte-compatible with the Python service (python-jose signs with the UTF-8 bytes
+ * of the key), so its tokens verify here and ours verify there.
+ */
+export function hmacKeys(secretKey: string): JwtKeys {
+  const key = new TextEncoder().encode(secretKey);
+  return {
+    algorithms: ['HS256'],
+    signingKey: async () => ({ alg: 'HS256', key }),
+    verificationKey: async () => key,
+    jwks: async () => ({ keys: [] }),
+  };
+}
+
+export interface AccessTokenOptions {
+  ttlSeconds: number;
+  /** Set as `iss` and then required of every token. */
+  issuer?: string | undefined;
+  /** Set as `aud` and then required of every token. */
+  audience?: string | undefined;
+}
 
 export interface AccessTokens {
   sign(subject: { userId: number; username: string; sessionId: string }): Promise<string>;
@@ -23,30 +72,37 @@ export interface AccessTokens {
   verify(token: string): Promise<AccessTokenClaims>;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * HS256 with SECRET_KEY, byte-compatible with the Python service (python-jose signs with the UTF-8 bytes
- * of the key), so its tokens verify here and ours verify there.
- * @see RFC 8725 §3.1 — the algorithm is pinned: `none` and every other `alg` are refused.
+ * Signs and verifies access tokens.
+ * @see RFC 8725 §3.1 — algorithms are pinned: `none`, and every `alg` but the configured key's, are refused,
+ * so a public key can never be used as an HMAC secret (algorithm confusion).
  */
-export function createAccessTokens(secretKey: string, ttlSeconds: number, clock: Clock): AccessTokens {
-  const key = new TextEncoder().encode(secretKey);
+export function createAccessTokens(keys: JwtKeys, options: AccessTokenOptions, clock: Clock): AccessTokens {
+  const { ttlSeconds, issuer, audience } = options;
   return {
     async sign(subject) {
       const now = Math.floor(clock.now().getTime() / 1000);
-      return new SignJWT({ uid: subject.userId, sid: subject.sessionId })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      const { alg, kid, key } = await keys.signingKey();
+      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId })
+        .setProtectedHeader(kid === undefined ? { alg, typ: 'JWT' } : { alg, kid, typ: 'JWT' })
         .setSubject(subject.username)
         .setIssuedAt(now)
         .setExpirationTime(now + ttlSeconds)
-        .setJti(randomUUID())
-        .sign(key);
+        .setJti(randomUUID());
+      if (issuer !== undefined) jwt.setIssuer(issuer);
+      if (audience !== undefined) jwt.setAudience(audience);
+      return jwt.sign(key);
     },
     async verify(token) {
       try {
-        const { payload, protectedHeader } = await jwtVerify(token, key, {
-          algorithms: ['HS256'],
+        const { payload, protectedHeader } = await jwtVerify(token, (header) => keys.verificationKey(header), {
+          algorithms: keys.algorithms,
           requiredClaims: ['exp', 'sub'],
           currentDate: clock.now(),
+          ...(issuer === undefined ? {} : { issuer }),
+          ...(audience === undefined ? {} : { audience }),
         });
         // A token that declares another purpose (e.g. a refresh JWT) is never an access token.
         const declaredType = payload['type'] ?? payload['token_type'];

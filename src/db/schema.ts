@@ -82,16 +82,24 @@ export const refreshTokens = pgTable(
   (t) => [uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash), index('refresh_tokens_session_id_idx').on(t.sessionId)],
 );
 
-/** Asymmetric JWT signing keys; the private half is encrypted with a key derived from SECRET_KEY. */
-export const signingKeys = pgTable('signing_keys', {
-  kid: text('kid').primaryKey(),
-  algorithm: text('algorithm').notNull(),
-  publicJwk: jsonb('public_jwk').notNull(),
-  privateKeyEncrypted: text('private_key_encrypted').notNull(),
-  createdAt: timestamptz('created_at').notNull(),
-  /** When a newer key took over signing; the key still verifies until its last token has expired. */
-  retiredAt: timestamptz('retired_at'),
-});
+/**
+ * Asymmetric JWT signing keys; the private half is encrypted with a key derived from SECRET_KEY. At most
+ * one key is active (not retired) at a time, enforced by the database, so instances starting or rotating
+ * at once cannot end up signing with different keys.
+ */
+export const signingKeys = pgTable(
+  'signing_keys',
+  {
+    kid: text('kid').primaryKey(),
+    algorithm: text('algorithm').notNull(),
+    publicJwk: jsonb('public_jwk').notNull(),
+    privateKeyEncrypted: text('private_key_encrypted').notNull(),
+    createdAt: timestamptz('created_at').notNull(),
+    /** When a newer key took over signing; the key still verifies until its last token has expired. */
+    retiredAt: timestamptz('retired_at'),
+  },
+  (t) => [uniqueIndex('signing_keys_one_active_key').on(sql`(true)`).where(sql`${t.retiredAt} is null`)],
+);
 
 /** Security events (logins, lockouts, refresh reuse, password changes, logouts), pruned by age. */
 export const auditEvents = pgTable(
@@ -121,3 +129,4 @@ export const loginFailures = pgTable('login_failures', {
 
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
+export type SigningKeyRow = typeof signingKeys.$inferSelect;

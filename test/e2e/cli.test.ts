@@ -60,3 +60,28 @@ test('start-up refuses a bad configuration, and DATABASE_URL without SECRET_KEY'
   assert.match(noKey.stderr, /SECRET_KEY is required when DATABASE_URL is set/);
 });
 
+
+test('keys rotate and keys list manage the asymmetric signing keys; HS256 has none to rotate', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-keys-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = childEnv({ DATA_DIR: dataDir, JWT_ALGORITHM: 'EdDSA' });
+
+  const first = await cli(['keys', 'rotate'], env);
+  assert.equal(first.code, 0, first.stderr);
+  const second = await cli(['keys', 'rotate'], env);
+  assert.equal(second.code, 0, second.stderr);
+  const [, firstKid] = /New EdDSA signing key (\S+);/.exec(first.stdout) ?? [];
+  const [, secondKid] = /New EdDSA signing key (\S+);/.exec(second.stdout) ?? [];
+  assert.match(second.stdout, new RegExp(`retired: ${firstKid}`));
+
+  const listed = await cli(['keys', 'list'], env);
+  assert.equal(listed.code, 0, listed.stderr);
+  const lines = listed.stdout.trim().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, new RegExp(`^${secondKid}\\s+EdDSA .* active$`));
+  assert.match(lines[1]!, new RegExp(`^${firstKid}\\s+EdDSA .* retired `));
+
+  const hs256 = await cli(['keys', 'rotate'], childEnv({ DATA_DIR: dataDir }));
+  assert.equal(hs256.code, 2);
+  assert.match(hs256.stderr, /HS256/);
+});

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "signing_keys_one_active_key" ON "signing_keys" USING btree ((true)) WHERE "signing_keys"."retired_at" is null;
