@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
@@ -91,6 +91,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Slow clients (slowloris) cannot hold a connection open: the whole request must arrive in time.
     requestTimeout: config.requestTimeoutSeconds * 1000,
     connectionTimeout: config.requestTimeoutSeconds * 1000,
+    // The router refuses malformed or over-long path parameters before any hook runs; without this its
+    // own body would name Fastify and echo the path.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      return (reply as FastifyReply).code(tooLong ? 414 : 400).send({ detail: tooLong ? 'URI Too Long' : 'Malformed URL' });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('deps', {

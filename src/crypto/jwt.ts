@@ -76,6 +76,8 @@ export interface AccessTokens {
   verify(token: string): Promise<AccessTokenClaims>;
 }
 
+/** `users.id` is a PostgreSQL `integer` (serial). */
+const MAX_USER_ID = 2 ** 31 - 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -115,9 +117,13 @@ export function createAccessTokens(keys: JwtKeys, options: AccessTokenOptions, c
           throw new DomainError('INVALID_TOKEN');
         }
         const { uid, sid } = payload;
+        // Claims no row could match are refused here: PostgreSQL would answer a NUL in text, or an integer
+        // past its `integer`, with an error. (The key may be shared with the Python service: well-signed is
+        // not the same as well-formed.)
         if (
           typeof payload.sub !== 'string' ||
-          (uid !== undefined && !Number.isSafeInteger(uid)) ||
+          payload.sub.includes('\0') ||
+          (uid !== undefined && !(Number.isInteger(uid) && (uid as number) >= 1 && (uid as number) <= MAX_USER_ID)) ||
           (sid !== undefined && (typeof sid !== 'string' || !UUID.test(sid)))
         ) {
           throw new DomainError('INVALID_TOKEN');

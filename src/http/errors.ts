@@ -1,6 +1,18 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DomainError, type ErrorCode, type FieldError, InvalidInputError } from '../errors.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route is an OAuth 2.0 endpoint: its 4xx bodies carry RFC 6749 `error`, and its response schemas
+     * require it — so a body Fastify itself refuses (malformed JSON, a `__proto__` key) must carry it too,
+     * or the refusal cannot be serialised and turns into a 500.
+     * @see RFC 6749 §5.2
+     */
+    oauthErrors?: boolean;
+  }
+}
+
 interface Mapping {
   status: number;
   /** RFC 6749 §5.2 `error`, for failures of the token endpoints. */
@@ -78,7 +90,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      return reply.code(status).send({ detail: clientErrorDetail(error) });
+      const body: Record<string, string> = { detail: clientErrorDetail(error) };
+      if (request.routeOptions.config.oauthErrors) body['error'] = 'invalid_request';
+      return reply.code(status).send(body);
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send({ detail: 'Internal Server Error' });

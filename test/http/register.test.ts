@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import bcrypt from 'bcrypt';
 import { sql } from 'drizzle-orm';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
@@ -62,6 +63,23 @@ for (const kind of await databaseKinds()) {
         assert.equal(res.statusCode, 409);
         assert.deepEqual(res.json(), { detail: 'User already exists' });
       }
+    });
+
+    test('a taken name gets its 409 only after the same bcrypt hash a success costs (no timing oracle)', async (t) => {
+      const hash = t.mock.method(bcrypt, 'hash');
+      const username = uniqueName('Twin');
+      const signUp = (name: string) =>
+        ctx.app.inject({ method: 'POST', url: '/user/register', ...form({ username: name, email: `${name}@example.com`, password: 'password-1' }) });
+      assert.equal((await signUp(username)).statusCode, 201);
+      assert.equal((await signUp(username.toUpperCase())).statusCode, 409);
+      assert.deepEqual(
+        hash.mock.calls.map((call) => call.arguments),
+        [
+          ['password-1', 4],
+          ['password-1', 4],
+        ],
+        'one hash of the password at the configured cost, for the 201 and for the 409 alike',
+      );
     });
 
     test('20 concurrent registrations of one username: exactly one 201, the rest 409', async () => {

@@ -64,6 +64,15 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual(res.json(), { detail: 'Not Found' });
     });
 
+    test('a malformed or over-long path parameter is refused in our shape, not the router\'s', async () => {
+      const malformed = await ctx.app.inject({ method: 'DELETE', url: '/user/sessions/%' });
+      assert.equal(malformed.statusCode, 400);
+      assert.deepEqual(malformed.json(), { detail: 'Malformed URL' });
+      const long = await ctx.app.inject({ method: 'DELETE', url: `/user/sessions/${'a'.repeat(200)}` });
+      assert.equal(long.statusCode, 414);
+      assert.deepEqual(long.json(), { detail: 'URI Too Long' });
+    });
+
     test('every response carries a request id; a sane client one is echoed', async () => {
       const res = await ctx.app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
       assert.equal(res.headers['x-request-id'], 'abc-123');

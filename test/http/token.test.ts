@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import bcrypt from 'bcrypt';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
@@ -43,6 +44,22 @@ for (const kind of await databaseKinds()) {
         assert.equal(res.headers['www-authenticate'], 'Bearer');
         assert.deepEqual(res.json(), { detail: 'Incorrect username or password', error: 'invalid_grant' });
       }
+    });
+
+    test('an unknown user costs the same bcrypt comparison as a wrong password (no timing oracle)', async (t) => {
+      const user = await register(ctx.app);
+      // The dummy hash is made at the first unknown login; after that an unknown login hashes nothing.
+      await token({ username: uniqueName('ghost'), password: 'warm-up-password' });
+      const compare = t.mock.method(bcrypt, 'compare');
+      const hash = t.mock.method(bcrypt, 'hash');
+      assert.equal((await token({ username: user.username, password: 'not-the-password' })).statusCode, 401);
+      assert.equal((await token({ username: uniqueName('ghost'), password: 'not-the-password' })).statusCode, 401);
+      const compared = compare.mock.calls.map((call) => [call.arguments[0], String(call.arguments[1]).slice(0, 7)]);
+      assert.deepEqual(compared, [
+        ['not-the-password', '$2b$04$'],
+        ['not-the-password', '$2b$04$'],
+      ]);
+      assert.equal(hash.mock.callCount(), 0);
     });
 
     test('a password that matches only in its first 72 bytes does not log in', async () => {

@@ -18,6 +18,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ introspectionSecret: strin
       body: TokenParam,
       response: { 200: Type.Object({}, { description: 'Always, for a well-formed request' }), 400: OAuthErrorBody },
     },
+    config: { oauthErrors: true },
     handler: async (request) => {
       if (!request.body.token) throw new DomainError('MISSING_TOKEN');
       await revokeToken(app.deps, request.body.token, clientInfo(request));
@@ -33,6 +34,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ introspectionSecret: strin
       body: TokenParam,
       response: { 200: IntrospectionResponse, 400: OAuthErrorBody, 401: OAuthErrorBody },
     },
+    config: { oauthErrors: true },
     // Client authentication first: strangers learn nothing, not even how their body would be judged.
     onRequest: async (request) => assertIntrospectionClient(options.introspectionSecret, request.headers.authorization),
     handler: async (request, reply) => {

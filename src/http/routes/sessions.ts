@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { endSession, listSessions, logout, logoutEverywhere } from '../../services/sessions.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
-import { Detail } from '../schemas/common.js';
+import { Detail, ValidationErrorBody } from '../schemas/common.js';
 import { Session, SessionIdParams } from '../schemas/sessions.js';
 import { BEARER_AUTH } from './user.js';
 
@@ -54,7 +54,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['sessions'],
       security: BEARER_AUTH,
       params: SessionIdParams,
-      response: { 204: NoContent, 401: Detail, 404: Detail, 422: Detail },
+      response: { 204: NoContent, 401: Detail, 404: Detail, 422: ValidationErrorBody },
     },
     handler: async (request, reply) => {
       await endSession(app.deps, request.user!.id, request.params.id, clientInfo(request), 'session_revoked');

@@ -31,6 +31,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: TokenBody,
       response: { 200: TokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 422: ValidationErrorBody, 429: Detail },
     },
+    config: { oauthErrors: true },
     onRequest: app.throttles.loginPerIp,
     preHandler: app.throttles.loginPerAccount,
     handler: async (request, reply) => {
@@ -48,6 +49,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: RefreshBody,
       response: { 200: TokenResponse, 401: OAuthErrorBody, 422: ValidationErrorBody, 429: Detail },
     },
+    config: { oauthErrors: true },
     onRequest: app.throttles.refreshPerIp,
     handler: async (request, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache');

@@ -1,8 +1,12 @@
 import Type from 'typebox';
 import { PASSWORD_MAX_CHARACTERS } from '../../services/passwords-policy.js';
 
-/** No ASCII control characters (NUL included): they have no place in names, e-mails or passwords. */
-const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F]*$';
+/**
+ * No ASCII control characters (NUL included): they have no place in names, e-mails or passwords. No lone
+ * UTF-16 surrogates either (Ajv matches patterns per code point, so pairs pass): they are not text, they
+ * would be stored as U+FFFD, and PostgreSQL refuses their JSON escapes in the audit log's details.
+ */
+const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F\\uD800-\\uDFFF]*$';
 
 export const Username = Type.String({
   minLength: 3,

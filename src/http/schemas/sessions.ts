@@ -10,7 +10,17 @@ export const Session = Type.Object({
   current: Type.Boolean({ description: 'The session of the token making this request' }),
 });
 
-export const SessionIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+/**
+ * The 8-4-4-4-12 form only: the `uuid` format also admits `urn:uuid:…`, which PostgreSQL's uuid type
+ * refuses, so the lookup would fail (500) instead of finding nothing (404).
+ */
+export const SessionIdParams = Type.Object({
+  id: Type.String({
+    format: 'uuid',
+    pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$',
+    description: 'a session id (a UUID)',
+  }),
+});
 
 export const TokenParam = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 4096 })),
