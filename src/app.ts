@@ -33,6 +33,8 @@ declare module 'fastify' {
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
+const FORM_BODY_LIMIT_BYTES = 16 * 1024;
+
 export interface AppOptions {
   config: Config;
   db: Database;
@@ -122,6 +124,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   } satisfies ServiceDeps);
   app.decorateRequest('user', null);
   app.decorateRequest('claims', null);
+  // Every body the API accepts is a small form: credentials or a token (a password of 1,024 four-byte
+  // characters, form-encoded, is 12 KiB). A larger body is refused before it is read in full or parsed;
+  // BODY_LIMIT_BYTES still caps everything else.
+  const formBodyLimit = Math.min(FORM_BODY_LIMIT_BYTES, config.bodyLimitBytes);
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.body !== undefined) route.bodyLimit ??= formBodyLimit;
+  });
   const { onRoute } = options;
   if (onRoute) {
     app.addHook('onRoute', (route) => {

@@ -21,6 +21,14 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual(res.json(), { detail: 'Request body is too large' });
     });
 
+    test('the form endpoints take at most 16 KiB, below BODY_LIMIT_BYTES', async () => {
+      const res = await post('/user/token', `username=${'a'.repeat(17 * 1024)}&password=x`, 'application/x-www-form-urlencoded');
+      assert.equal(res.statusCode, 413);
+      assert.deepEqual(res.json(), { detail: 'Request body is too large', error: 'invalid_request' });
+      const fits = await post('/user/token', `username=${'a'.repeat(200)}&password=${'é'.repeat(1024)}`, 'application/x-www-form-urlencoded');
+      assert.equal(fits.statusCode, 401);
+    });
+
     test('malformed JSON is 400 with no parser internals', async () => {
       const res = await post('/user/register', '{"username": "abc",', 'application/json');
       assert.equal(res.statusCode, 400);
