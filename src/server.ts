@@ -5,6 +5,9 @@ import { openDatabase, type DatabaseHandle } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { MigrationConflictError } from './errors.js';
 import cluster from 'node:cluster';
+import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { loadOrCreateSecretKey } from './secret-key.js';
 import { pruneSecurityRecords } from './services/housekeeping.js';
 
@@ -62,6 +65,36 @@ export async function openMigratedDatabase(config: Config): Promise<DatabaseHand
   return handle;
 }
 
+/**
+ * Scheduling priority (nice) of every thread of the process but the event loop's: libuv's pool (where
+ * bcrypt hashes), V8's helpers. When both want a core, the kernel gives the event loop about ten times a
+ * helper's share (weights 1024 and 110), so a flood of logins cannot starve the requests that need no
+ * hash; when nothing else wants the CPU, the hashes still get all of it, so login throughput is unchanged.
+ * Measured in docs/PERFORMANCE.md (the "mixed" scenario).
+ */
+export const HELPER_THREAD_NICE = 10;
+
+/** Lowers the helper threads' priority (Linux applies nice per thread). Elsewhere, does nothing. */
+async function yieldHelperThreadsToEventLoop(): Promise<void> {
+  // libuv starts its pool on first use: make sure it is there, so its threads are among those lowered.
+  await stat('.');
+  let threads: string[];
+  try {
+    threads = readdirSync('/proc/self/task');
+  } catch {
+    return;
+  }
+  for (const thread of threads) {
+    // The main thread's id is the process id.
+    if (Number(thread) === process.pid) continue;
+    try {
+      setPriority(Number(thread), HELPER_THREAD_NICE);
+    } catch {
+      // Gone meanwhile, or not permitted: it keeps its priority.
+    }
+  }
+}
+
 const PRUNE_INTERVAL_MS = 3600_000;
 
 /** Hourly, and once shortly after start: old audit events and stale failure counters go. */
@@ -104,6 +137,7 @@ export async function serve(config: Config): Promise<FastifyInstance> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  await yieldHelperThreadsToEventLoop();
   await app.listen({ port: config.port, host: config.host });
   return app;
 }

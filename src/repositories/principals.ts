@@ -8,25 +8,61 @@ export interface Principal {
   session: { revokedAt: Date | null } | null;
 }
 
+const userId = sql.placeholder('userId');
+const username = sql.placeholder('username');
+const sessionId = sql.placeholder('sessionId');
+
+/**
+ * The four shapes of the lookup, built once per database and prepared under a fixed name: PostgreSQL
+ * parses and plans each once per connection, and no SQL is assembled per request. This is the hottest
+ * query of the service (every authenticated request makes it).
+ */
+function prepareLookups(db: Database) {
+  const byId = eq(users.id, userId);
+  const byName = eq(sql`lower(${users.username})`, sql`lower(${username})`);
+  const withSession = (match: typeof byId, name: string) =>
+    db
+      .select({ user: users, revokedAt: sessions.revokedAt, sessionId: sessions.id })
+      .from(users)
+      .leftJoin(sessions, and(eq(sessions.id, sessionId), eq(sessions.userId, users.id)))
+      .where(match)
+      .limit(1)
+      .prepare(name);
+  return {
+    byId: db.select().from(users).where(byId).limit(1).prepare('principal_by_id'),
+    byName: db.select().from(users).where(byName).limit(1).prepare('principal_by_name'),
+    byIdWithSession: withSession(byId, 'principal_by_id_with_session'),
+    byNameWithSession: withSession(byName, 'principal_by_name_with_session'),
+  };
+}
+
+const prepared = new WeakMap<Database, ReturnType<typeof prepareLookups>>();
+
+function lookupsFor(db: Database) {
+  let lookups = prepared.get(db);
+  if (lookups === undefined) {
+    lookups = prepareLookups(db);
+    prepared.set(db, lookups);
+  }
+  return lookups;
+}
+
 /**
  * The user behind an access token and, in the same round trip, the state of its session: checking
- * revocation costs no extra query on the hot path.
+ * revocation costs no extra query on the hot path. Nothing is cached between requests: a deleted user or a
+ * revoked session is seen by the very next request.
  */
 export async function findPrincipal(
   db: Database,
   by: { userId: number } | { username: string },
   sessionId: string | undefined,
 ): Promise<Principal | undefined> {
-  const userMatch = 'userId' in by ? eq(users.id, by.userId) : eq(sql`lower(${users.username})`, sql`lower(${by.username})`);
+  const lookups = lookupsFor(db);
+  const params = 'userId' in by ? { userId: by.userId } : { username: by.username };
   if (sessionId === undefined) {
-    const [user] = await db.select().from(users).where(userMatch).limit(1);
+    const [user] = await ('userId' in by ? lookups.byId : lookups.byName).execute(params);
     return user && { user, session: null };
   }
-  const [row] = await db
-    .select({ user: users, revokedAt: sessions.revokedAt, sessionId: sessions.id })
-    .from(users)
-    .leftJoin(sessions, and(eq(sessions.id, sessionId), eq(sessions.userId, users.id)))
-    .where(userMatch)
-    .limit(1);
+  const [row] = await ('userId' in by ? lookups.byIdWithSession : lookups.byNameWithSession).execute({ ...params, sessionId });
   return row && { user: row.user, session: row.sessionId === null ? null : { revokedAt: row.revokedAt } };
 }

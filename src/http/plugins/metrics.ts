@@ -33,10 +33,12 @@ export async function registerMetrics(app: FastifyInstance): Promise<void> {
   });
   app.decorate('metrics', { registry, rateLimitStoreErrors });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook, not an async one: it runs on every response, and needs no promise.
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: unknown paths must not create unbounded label values.
     const route = request.routeOptions.url ?? 'unmatched';
     duration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000);
+    done();
   });
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
