@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
-import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import cors from '@fastify/cors';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -14,7 +13,9 @@ import { createAccessTokens, hmacKeys, type JwtKeys } from './crypto/jwt.js';
 import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js';
 import type { Database } from './db/client.js';
 import { registerErrorHandling } from './http/errors.js';
+import { AccessLog } from './http/access-log.js';
 import { registerMetrics } from './http/plugins/metrics.js';
+import { registerSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { oauthRoutes } from './http/routes/oauth.js';
@@ -51,7 +52,9 @@ export interface AppOptions {
  * Commands fail at once while Redis is unreachable (no offline queue), so a Redis outage costs requests
  * nothing but a log line; ioredis keeps reconnecting in the background.
  */
-function connectRedis(url: string, app: FastifyInstance): Redis {
+async function connectRedis(url: string, app: FastifyInstance): Promise<Redis> {
+  // Loaded only when configured: without REDIS_URL the process never pays for the client.
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000 });
   let reported = false;
   redis.on('error', (error) => {
@@ -79,6 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const keys = await jwtKeys(options, clock);
   const app = Fastify({
     logger: options.logger ?? false,
+    logController: new AccessLog(),
     bodyLimit: config.bodyLimitBytes,
     // A caller's X-Request-Id is kept for correlation only when short and plain; anything else is replaced
     // so logs cannot be flooded or forged through it.
@@ -137,12 +141,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       for (const method of [route.method].flat()) if (method !== 'HEAD') onRoute(method, route.url);
     });
   }
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-
-  await app.register(helmet, {
-    global: true,
+  registerSecurityHeaders(app, {
     // Plain-http deployments behind a TLS proxy are common; forcing https sub-resources would break /docs there.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
   });
@@ -154,7 +153,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'DELETE'], maxAge: 600 });
   }
   await registerMetrics(app);
-  const redis = config.redisUrl ? connectRedis(config.redisUrl, app) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, app) : undefined;
   if (redis) app.addHook('onClose', async () => void redis.disconnect());
   await registerThrottling(app, config, redis, (error) => {
     app.metrics.rateLimitStoreErrors.inc();

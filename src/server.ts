@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, environmentWithDotEnv, loadConfig, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/client.js';
@@ -11,11 +12,16 @@ import { setPriority } from 'node:os';
 import { loadOrCreateSecretKey } from './secret-key.js';
 import { pruneSecurityRecords } from './services/housekeeping.js';
 
-/** Log configuration shared by every process of ours: JSON lines, secrets redacted at the source. */
+/**
+ * Log configuration shared by every process of ours: JSON lines on stdout, secrets redacted at the source.
+ * Lines are written without blocking the event loop: those logged while a write is under way go out
+ * together in the next one, and pino flushes what is left when the process exits.
+ */
 export function loggerOptions(config: Config) {
   return {
     level: config.logLevel,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    stream: pino.destination({ dest: 1, sync: false }),
   };
 }
 

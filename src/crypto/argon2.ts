@@ -1,4 +1,3 @@
-import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import type { PasswordScheme } from './password-scheme.js';
 
 export interface Argon2Params {
@@ -13,6 +12,10 @@ const PARALLELISM = 1;
 
 const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
+/** Loaded on first use: a service with only bcrypt hashes never loads the native module. */
+let binding: Promise<typeof import('@node-rs/argon2')> | undefined;
+const argon2 = () => (binding ??= import('@node-rs/argon2'));
+
 /**
  * argon2id via `@node-rs/argon2` (prebuilt, runs on libuv's pool). Its defaults are argon2id, version 19
  * (0x13), 16-byte salt, 32-byte output; the PHC string records them, so old parameters keep verifying.
@@ -21,10 +24,12 @@ const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
 export function createArgon2idScheme(params: Argon2Params): PasswordScheme {
   return {
     recognises: (hash) => hash.startsWith('$argon2'),
-    hash: (password) => argon2Hash(password, { memoryCost: params.memoryKiB, timeCost: params.timeCost, parallelism: PARALLELISM }),
+    hash: async (password) =>
+      (await argon2()).hash(password, { memoryCost: params.memoryKiB, timeCost: params.timeCost, parallelism: PARALLELISM }),
     async verify(password, hash) {
+      const { verify } = await argon2();
       try {
-        return await argon2Verify(hash, password);
+        return await verify(hash, password);
       } catch {
         // A malformed stored hash matches nothing.
         return false;
