@@ -1,6 +1,6 @@
 /**
  * Where the time goes, from a V8 CPU profile (`npm run bench -- --cpu-prof` writes them to
- * bench/results/profiles/<date>/). Self time by function and by package.
+ * bench/results/profiles/<date>/). Self time by function and by package; total (inclusive) time by function.
  * `node --import tsx bench/profile-summary.ts FILE.cpuprofile [TOP]`
  */
 import { readFileSync } from 'node:fs';
@@ -42,13 +42,27 @@ export function summarise(profile: Profile, top = 25): string {
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
     byOwner.set(where, (byOwner.get(where) ?? 0) + us);
   }
+  // Inclusive time: a sample counts for every function on its stack (once each, for recursion).
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
+      const key = `${functionName || '(anonymous)'}  ${owner(url, functionName)}:${lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
+  }
   const rows = (map: Map<string, number>) =>
     [...map.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`)
       .join('\n');
-  return `total ${(total / 1e6).toFixed(1)} s sampled\n\nself time by package or file:\n${rows(byOwner)}\n\nself time by function:\n${rows(byFunction)}\n`;
+  return `total ${(total / 1e6).toFixed(1)} s sampled\n\nself time by package or file:\n${rows(byOwner)}\n\nself time by function:\n${rows(byFunction)}\n\ntotal time by function (itself and what it calls):\n${rows(inclusive)}\n`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
