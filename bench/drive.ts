@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { LoadSpec } from './load.js';
 import { load1 } from './machine.js';
-import { cpuSecondsOf, postgresCpuSeconds, type RunningProcess } from './process.js';
+import { cpuSecondsOf, postgresCpuMeter, type RunningProcess } from './process.js';
 import type { LoadResult } from './stats.js';
 
 const BENCH = new URL('.', import.meta.url).pathname;
@@ -54,25 +54,29 @@ export async function generateLoad(
     writeFileSync(file, JSON.stringify(spec));
     const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH, 'load.ts'), file], { stdio: ['ignore', 'pipe', 'pipe'] });
     const killer = setTimeout(() => child.kill('SIGKILL'), (spec.warmup + spec.duration + 120) * 1000);
-    const mark = (): CpuMark => ({
+    const mark = () => ({
       server: serverCpu(),
-      postgres: database === undefined ? NaN : postgresCpuSeconds(database),
+      postgres: database === undefined ? undefined : postgresCpuMeter(database),
       loadGenerator: cpuSecondsOf(child.pid!),
     });
-    let start: CpuMark | undefined;
+    let start: ReturnType<typeof mark> | undefined;
     let cpu: CpuMark | undefined;
     let stderr = '';
     createInterface({ input: child.stderr }).on('line', (line) => {
       if (line === 'window-start') start = mark();
       else if (line === 'window-end' && start) {
-        const end = mark();
-        cpu = { server: end.server - start.server, postgres: end.postgres - start.postgres, loadGenerator: end.loadGenerator - start.loadGenerator };
+        cpu = {
+          server: serverCpu() - start.server,
+          postgres: start.postgres?.stop() ?? NaN,
+          loadGenerator: cpuSecondsOf(child.pid!) - start.loadGenerator,
+        };
       } else stderr += `${line}\n`;
     });
     let stdout = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     clearTimeout(killer);
+    if (cpu === undefined) start?.postgres?.stop();
     if (code !== 0) throw new Error(`load generator exited with ${code}:\n${stderr}`);
     return { results: JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult[], cpu };
   } finally {

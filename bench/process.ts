@@ -51,21 +51,48 @@ export function cpuSecondsOf(pid: number): number {
 }
 
 /**
- * CPU seconds of the PostgreSQL backends serving `database` (their process title names it), so other
- * databases' work on the same server is not counted.
+ * CPU seconds so far of each PostgreSQL backend serving `database` (their process title names it), so
+ * other databases' work on the same server is not counted.
  */
-export function postgresCpuSeconds(database: string): number {
-  let total = 0;
+export function postgresBackendCpuSeconds(database: string): Map<number, number> {
+  const backends = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (title.startsWith('postgres: ') && title.split(' ').includes(database)) total += cpuSecondsOf(Number(entry)) || 0;
+      if (title.startsWith('postgres: ') && title.split(' ').includes(database)) {
+        const seconds = cpuSecondsOf(Number(entry));
+        if (!Number.isNaN(seconds)) backends.set(Number(entry), seconds);
+      }
     } catch {
       // gone meanwhile
     }
   }
-  return total;
+  return backends;
+}
+
+/**
+ * PostgreSQL's CPU over a window. Backends come and go (a pool closes idle connections), and an exited
+ * backend's counter is gone with it: so each backend is sampled while the window lasts, and what counts
+ * is how far each one's counter rose from the start (or from 0, for a backend born meanwhile) to its last
+ * sample. A backend exits only after idling (the pool's idle timeout), so its last interval holds no work.
+ */
+export function postgresCpuMeter(database: string, intervalMs = 1000): { stop(): number } {
+  const first = postgresBackendCpuSeconds(database);
+  const last = new Map(first);
+  const sample = () => {
+    for (const [pid, seconds] of postgresBackendCpuSeconds(database)) last.set(pid, seconds);
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      let total = 0;
+      for (const [pid, seconds] of last) total += seconds - (first.get(pid) ?? 0);
+      return total;
+    },
+  };
 }
 
 /** The process and, clustered, its workers (the primary's children). */

@@ -20,6 +20,9 @@ interface Profile {
 /** node_modules/<package> (scoped too), our src/ file, node: internals, or V8's own categories. */
 function owner(url: string, name: string): string {
   if (url === '') return name.startsWith('(') ? name : '(native)';
+  // Our sources as bin/user-services.js runs them: transpiled into node_modules/.cache/user-services/<key>/.
+  const transpiled = /\/\.cache\/user-services\/[0-9a-f]+\/(src\/.*)$/.exec(url);
+  if (transpiled) return transpiled[1]!.replace(/\.js$/, '.ts');
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
   const ours = /\/((?:src|bench|bin)\/.*)$/.exec(url);
