@@ -18,6 +18,8 @@ export interface BenchOptions {
   pglite: boolean;
   databaseUrl: string;
   logLevel: string;
+  /** NODE_OPTIONS of the service processes (e.g. V8 heap limits), to measure their effect. */
+  nodeOptions: string | undefined;
   cpuProf: boolean;
   keepDatabase: boolean;
   out: string | undefined;
@@ -42,6 +44,7 @@ Options:
   --database-url URL     admin URL of the PostgreSQL server (default $BENCH_DATABASE_URL or
                          postgresql://postgres@127.0.0.1:5432/postgres); a fresh database is created on it
   --log-level LEVEL      the service's LOG_LEVEL (default info, as deployed)
+  --node-options OPTS    NODE_OPTIONS of the service, e.g. "--max-old-space-size=64" (default none)
   --cpu-prof             run the service with --cpu-prof; profiles go to bench/results/profiles/
   --keep-db              keep the PostgreSQL database afterwards
   --out FILE             results file (default bench/results/<date>.json)
@@ -81,6 +84,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       pglite: { type: 'boolean', default: false },
       'database-url': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'node-options': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'keep-db': { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -104,6 +108,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     pglite: values.pglite,
     databaseUrl: values['database-url'] ?? env['BENCH_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
     logLevel: values['log-level'],
+    nodeOptions: values['node-options'],
     cpuProf: values['cpu-prof'],
     keepDatabase: values['keep-db'],
     out: values.out,

@@ -61,10 +61,17 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>, users: num
   const floor = pick(ms, 'profile', { target: 'floor' });
   const login = pick(ms, 'login', { users });
   const mixed = pick(ms, 'mixed:profile', { users });
-  const large = pick(ms, 'profile', { users: scaleUsers });
+  const small = pick(ms, 'scale:profile', { users });
+  const large = pick(ms, 'scale:profile', { users: scaleUsers });
   const twoWorkers = pick(ms, 'profile', { workers: 2, users });
-  const service = ms.filter((m) => m.target !== 'floor');
-  const peak = service.length === 0 ? undefined : Math.max(...service.map((m) => m.peakRssMb));
+  // PGlite is PostgreSQL itself (compiled to WebAssembly) inside the process: its memory is the
+  // database's too, so the bound is for the service on PostgreSQL; PGlite's peak is reported beside it.
+  const peakOf = (target: string) => {
+    const runs = ms.filter((m) => m.target === target);
+    return runs.length === 0 ? undefined : Math.max(...runs.map((m) => m.peakRssMb));
+  };
+  const peak = peakOf('postgres');
+  const peakPglite = peakOf('pglite');
   const ready = (target: string, what: string) => report.readiness.find((r) => r.target === target && r.what === what && r.workers === 1)?.ms;
   const readyPg = ready('postgres', 'start');
   const readyPglite = ready('pglite', 'start (warm directory)');
@@ -76,10 +83,11 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>, users: num
     ratio('login rps ≥ 0.97 × bcrypt limit', login?.rps, report.hash?.rps, (r) => r >= 0.97, (r) => `${f(login!.rps, 2)} / ${f(report.hash!.rps, 2)} = ${f(r, 3)}×`),
     ratio('mixed: profile rps ≥ 0.5 × idle profile rps', mixed?.rps, profile?.rps, (r) => r >= 0.5, (r) => `${f(mixed!.rps, 0)} / ${f(profile!.rps, 0)} = ${f(r, 2)}×`),
     ratio('mixed: profile p99 ≤ 3 × idle p99', mixed?.latency.p99, profile?.latency.p99, (r) => r <= 3, (r) => `${f(mixed!.latency.p99, 2)} / ${f(profile!.latency.p99, 2)} ms = ${f(r, 2)}×`),
-    ratio(`profile p99 with ${scaleUsers} users ≤ 1.2 × with ${users}`, large?.latency.p99, profile?.latency.p99, (r) => r <= 1.2, (r) => `${f(large!.latency.p99, 2)} / ${f(profile!.latency.p99, 2)} ms = ${f(r, 2)}×`),
+    ratio(`profile p99 with ${scaleUsers} users ≤ 1.2 × with ${users} (paired runs)`, large?.latency.p99, small?.latency.p99, (r) => r <= 1.2, (r) => `${f(large!.latency.p99, 2)} / ${f(small!.latency.p99, 2)} ms = ${f(r, 2)}×`),
     peak === undefined
-      ? { target: 'peak RSS under load ≤ 120 MB', measured: 'not measured', pass: undefined }
-      : { target: 'peak RSS under load ≤ 120 MB (any service process)', measured: `${f(peak, 1)} MB`, pass: peak <= 120 },
+      ? { target: 'peak RSS under load ≤ 120 MB (on PostgreSQL)', measured: 'not measured', pass: undefined }
+      : { target: 'peak RSS under load ≤ 120 MB (on PostgreSQL, any process)', measured: `${f(peak, 1)} MB`, pass: peak <= 120 },
+    ...(peakPglite === undefined ? [] : [{ target: 'peak RSS under load on PGlite (reported)', measured: `${f(peakPglite, 1)} MB`, pass: undefined }]),
     readyPg === undefined
       ? { target: 'ready ≤ 1.5 s on PostgreSQL', measured: 'not measured', pass: undefined }
       : { target: 'ready ≤ 1.5 s on PostgreSQL', measured: `${f(readyPg, 0)} ms`, pass: readyPg <= 1500 },

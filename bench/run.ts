@@ -42,6 +42,7 @@ function serviceSettings(options: BenchOptions): Record<string, string> {
     RATE_LIMIT_ENABLED: 'false',
     LOCKOUT_THRESHOLD: '100',
     BCRYPT_ROUNDS: String(BCRYPT_ROUNDS),
+    ...(options.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}),
   };
 }
 
@@ -198,6 +199,12 @@ async function postgresRun(ctx: Context, passwordHash: string): Promise<string |
       }
     }
     if (has('scale') && options.scaleUsers > options.users) {
+      // The comparison is paired: the same measurement on the small table right before it grows, so both
+      // sides see the machine in the same state (the first profile run is made on a quiet machine).
+      const small = await startService(ctx, at(1, options.users), { url: database.url }, 'start');
+      const smallTokens = await mintAccessTokens(ctx.secretKey, spreadUsers(options.users, POOL));
+      await load(ctx, small.server, at(1, options.users), spec(ctx, small.url, [{ name: 'scale:profile', kind: 'profile', connections: options.connections, items: smallTokens }]));
+      await stopServer(ctx, small.server, at(1, options.users));
       const grow = await connectPostgres(database.url);
       try {
         await seed(grow.execute, { from: options.users + 1, to: options.scaleUsers }, passwordHash, 0, options.scaleUsers);
@@ -206,7 +213,7 @@ async function postgresRun(ctx: Context, passwordHash: string): Promise<string |
       }
       const large = await startService(ctx, at(1, options.scaleUsers), { url: database.url }, 'start');
       const tokens = await mintAccessTokens(ctx.secretKey, spreadUsers(options.scaleUsers, POOL));
-      await load(ctx, large.server, at(1, options.scaleUsers), spec(ctx, large.url, [{ name: 'profile', kind: 'profile', connections: options.connections, items: tokens }]));
+      await load(ctx, large.server, at(1, options.scaleUsers), spec(ctx, large.url, [{ name: 'scale:profile', kind: 'profile', connections: options.connections, items: tokens }]));
       await stopServer(ctx, large.server, at(1, options.scaleUsers));
     }
   } finally {
