@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, environmentWithDotEnv, loadConfig, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/client.js';
@@ -9,21 +8,9 @@ import cluster from 'node:cluster';
 import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
+import { loggerOptions } from './logging.js';
 import { loadOrCreateSecretKey } from './secret-key.js';
 import { pruneSecurityRecords } from './services/housekeeping.js';
-
-/**
- * Log configuration shared by every process of ours: JSON lines on stdout, secrets redacted at the source.
- * Lines are written without blocking the event loop: those logged while a write is under way go out
- * together in the next one, and pino flushes what is left when the process exits.
- */
-export function loggerOptions(config: Config) {
-  return {
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    stream: pino.destination({ dest: 1, sync: false }),
-  };
-}
 
 /** Reads and validates the environment; prints every problem and exits 1 when it is wrong. */
 export function configFromProcess(): Config {

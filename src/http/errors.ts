@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DomainError, type ErrorCode, type FieldError, InvalidInputError } from '../errors.js';
+import { PATTERN_MESSAGES } from './schemas/common.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -54,9 +55,11 @@ function toFieldError(context: string, error: NonNullable<FastifyError['validati
     case 'format':
       return { loc, msg: `Value is not a valid ${params['format']}`, type: 'value_error' };
     case 'pattern': {
+      // The shared character rules have their own words; otherwise the field's description is the rule.
+      const shared = PATTERN_MESSAGES[String(params['pattern'])];
+      if (shared) return { loc, msg: shared, type: 'string_pattern_mismatch' };
       const described = (error as { parentSchema?: { description?: string } }).parentSchema?.description;
-      const msg = described ?? 'String contains characters that are not allowed';
-      return { loc, msg: described ? `String should be ${msg}` : msg, type: 'string_pattern_mismatch' };
+      return { loc, msg: described ? `String should be ${described}` : 'String contains characters that are not allowed', type: 'string_pattern_mismatch' };
     }
     case 'type':
       if (path.length === 0) return { loc, msg: 'Input should be a valid object', type: 'model_attributes_type' };

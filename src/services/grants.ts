@@ -35,12 +35,13 @@ export async function loginWithPassword(deps: ServiceDeps, login: string, passwo
 }
 
 /**
- * The token endpoint's grants. `grant_type` may be omitted (the Python service's clients never sent it)
- * and then means `password`.
+ * The token endpoint's grants. `grant_type` may be omitted or empty (the Python service's clients never
+ * needed it) and then means `password`.
  * @see RFC 6749 §4.3 (password), §6 (refresh_token), §5.2 (unsupported_grant_type)
  */
 export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, client: ClientInfo): Promise<TokenPair> {
-  switch (request.grant_type ?? 'password') {
+  // An empty field counts as absent, as FastAPI reads forms: its clients often send `grant_type=`.
+  switch (request.grant_type || 'password') {
     case 'password':
       required(request, ['username', 'password']);
       return loginWithPassword(deps, request.username!, request.password!, client);

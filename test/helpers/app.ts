@@ -1,6 +1,6 @@
 import type { TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type AppOptions } from '../../src/app.js';
 import { FakeClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -22,13 +22,14 @@ export interface TestApp {
 export async function buildTestApp(
   kind: DatabaseKind,
   env: Record<string, string> = {},
+  options: Pick<AppOptions, 'logger'> = {},
 ): Promise<TestApp & { close(): Promise<void> }> {
   // Rate limits are off unless a test turns them on: most suites send many requests from one address.
   const config = loadConfig({ BCRYPT_ROUNDS: '4', RATE_LIMIT_ENABLED: 'false', ...env });
   const database = await createTestDatabase(kind);
   await migrate(database.handle);
   const clock = new FakeClock(Date.now());
-  const app = await buildApp({ config, db: database.handle.db, secretKey: TEST_SECRET_KEY, clock });
+  const app = await buildApp({ config, db: database.handle.db, secretKey: TEST_SECRET_KEY, clock, ...options });
   await app.ready();
   return {
     app,

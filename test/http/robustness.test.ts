@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { loggerOptions } from '../../src/logging.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { bearer, login, register, uniqueName } from '../helpers/requests.js';
@@ -146,5 +148,29 @@ for (const kind of await databaseKinds()) {
         ctx.app.deps.db.select = original;
       }
     });
+  });
+}
+
+for (const kind of await databaseKinds()) {
+  test(`a failed query is logged with its SQL and code, never its values, on ${kind}`, async (t) => {
+    const lines: string[] = [];
+    const ctx = await buildTestApp(kind, {}, { logger: loggerOptions({ logLevel: 'info' }, { write: (line: string) => void lines.push(line) }) });
+    t.after(() => ctx.close());
+    // Every insert into users now fails inside PostgreSQL, whose message then names the failing row.
+    await ctx.database.handle.db.execute(sql`alter table users add constraint reject_all check (id < 0) not valid`);
+    const password = 'Quokka-lantern-7731';
+    const res = await ctx.app.inject({
+      method: 'POST',
+      url: '/user/register',
+      payload: { username: uniqueName('leak'), email: 'leak@example.com', password },
+    });
+    assert.equal(res.statusCode, 500);
+    assert.deepEqual(res.json(), { detail: 'Internal Server Error' });
+    const failure = lines.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'unhandled error');
+    assert.ok(failure, 'the failure is logged');
+    assert.match(failure.err.message, /^Failed query: insert into "users"/);
+    assert.equal(failure.err.cause.code, '23514');
+    const log = lines.join('');
+    for (const secret of ['$2b$', password, 'params', 'Failing row']) assert.equal(log.includes(secret), false, `log contains ${secret}`);
   });
 }

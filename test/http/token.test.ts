@@ -35,6 +35,20 @@ for (const kind of await databaseKinds()) {
       assert.equal(res.statusCode, 200);
     });
 
+    test('empty OAuth fields count as absent, as FastAPI reads forms (grant_type= logs in)', async () => {
+      const user = await register(ctx.app);
+      const res = await token({ grant_type: '', username: user.username, password: user.password, scope: '', client_id: '', client_secret: '' });
+      assert.equal(res.statusCode, 200);
+    });
+
+    test('control characters in OAuth fields are a 422 naming the field', async () => {
+      for (const field of ['grant_type', 'scope', 'client_id', 'client_secret']) {
+        const res = await token({ username: 'someone', password: 'whatever-1', [field]: 'a\u0000b' });
+        assert.equal(res.statusCode, 422, field);
+        assert.deepEqual(res.json().detail, [{ loc: ['body', field], msg: 'String should contain only printable ASCII characters', type: 'string_pattern_mismatch' }]);
+      }
+    });
+
     test('wrong password and unknown user get the same 401 body and challenge', async () => {
       const user = await register(ctx.app);
       const wrong = await token({ username: user.username, password: 'not-the-password' });

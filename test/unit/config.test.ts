@@ -53,3 +53,15 @@ test('every bad value is reported at once, by name, and the secret is never echo
     },
   );
 });
+
+test('a bad URL is quoted back with its password masked', () => {
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: 'postgresql+asyncpg://app:S3cretDbPw@db/prod', REDIS_URL: 'http://cache:R3disPw@cache:6379' }),
+    (error: Error) => {
+      assert.match(error.message, /"postgresql\+asyncpg:\/\/app:\*\*\*@db\/prod"/);
+      assert.match(error.message, /"http:\/\/cache:\*\*\*@cache:6379"/);
+      assert.equal(/S3cretDbPw|R3disPw/.test(error.message), false);
+      return true;
+    },
+  );
+});

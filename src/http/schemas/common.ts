@@ -2,11 +2,24 @@ import Type from 'typebox';
 import { PASSWORD_MAX_CHARACTERS } from '../../services/passwords-policy.js';
 
 /**
- * No ASCII control characters (NUL included): they have no place in names, e-mails or passwords. No lone
- * UTF-16 surrogates either (Ajv matches patterns per code point, so pairs pass): they are not text, they
- * would be stored as U+FFFD, and PostgreSQL refuses their JSON escapes in the audit log's details.
+ * No control characters, C0 (NUL included), DEL or C1: they have no place in names, e-mails or passwords.
+ * No lone UTF-16 surrogates either (Ajv matches patterns per code point, so pairs pass): they are not text,
+ * they would be stored as U+FFFD, and PostgreSQL refuses their JSON escapes in the audit log's details.
  */
-const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F\\uD800-\\uDFFF]*$';
+const NO_CONTROL_CHARS = '^[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
+
+/** Printable ASCII, as RFC 6749 allows in `grant_type`, `scope`, `client_id` and `client_secret` (§A). */
+const PRINTABLE_ASCII = '^[\\x20-\\x7E]*$';
+
+/** What a 422 says when one of the shared character rules above is broken. */
+export const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
+  [NO_CONTROL_CHARS]: 'String should not contain control characters',
+  [PRINTABLE_ASCII]: 'String should contain only printable ASCII characters',
+};
+
+/** An optional OAuth 2.0 parameter; empty means absent, as in a form FastAPI reads. */
+export const OAuthParameter = (maxLength: number, description?: string) =>
+  Type.String({ maxLength, pattern: PRINTABLE_ASCII, ...(description && { description }) });
 
 export const Username = Type.String({
   minLength: 3,
@@ -35,7 +48,7 @@ export const NewPassword = Type.String({
 export const PresentedSecret = Type.String({ minLength: 1, maxLength: 1024, pattern: NO_CONTROL_CHARS });
 
 /** A username or an e-mail, as typed at login. */
-export const Login = Type.String({ minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARS });
+export const Login = Type.String({ minLength: 1, maxLength: 254, pattern: NO_CONTROL_CHARS, description: 'A username or an e-mail address' });
 
 export const OpaqueToken = Type.String({ minLength: 1, maxLength: 512, pattern: '^[\\x21-\\x7E]+$' });
 

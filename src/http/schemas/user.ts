@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { Email, Login, NewPassword, OpaqueToken, PresentedSecret, Username } from './common.js';
+import { Email, Login, NewPassword, OAuthParameter, OpaqueToken, PresentedSecret, Username } from './common.js';
 
 export const PublicUser = Type.Object({
   username: Type.String(),
@@ -11,13 +11,13 @@ export const RegisterBody = Type.Object({ username: Username, email: Email, pass
 
 /** OAuth2 token request (RFC 6749 §4.3 and §6): which fields are required depends on `grant_type`. */
 export const TokenBody = Type.Object({
-  grant_type: Type.Optional(Type.String({ maxLength: 64, description: '`password` (default) or `refresh_token`' })),
-  username: Type.Optional(Type.Union([Login], { description: 'A username or an e-mail address' })),
+  grant_type: Type.Optional(OAuthParameter(64, '`password` (the default, also when empty) or `refresh_token`')),
+  username: Type.Optional(Login),
   password: Type.Optional(PresentedSecret),
   refresh_token: Type.Optional(OpaqueToken),
-  scope: Type.Optional(Type.String({ maxLength: 1024, description: 'Ignored for now' })),
-  client_id: Type.Optional(Type.String({ maxLength: 256 })),
-  client_secret: Type.Optional(Type.String({ maxLength: 256 })),
+  scope: Type.Optional(OAuthParameter(1024, 'Ignored for now')),
+  client_id: Type.Optional(OAuthParameter(256)),
+  client_secret: Type.Optional(OAuthParameter(256)),
 });
 
 export const RefreshBody = Type.Object({ refresh_token: OpaqueToken });
