@@ -31,6 +31,7 @@ export function createBcryptScheme(rounds: number): PasswordScheme {
       const same = await bcrypt.compare(password, normalised);
       return same && passwordFitsBcrypt(password);
     },
-    isCurrent: (hash) => Number(BCRYPT_HASH.exec(hash)?.[1]) === rounds,
+    // A stronger hash (say passlib's cost 13) is kept: re-making it at the policy's cost would weaken it.
+    isCurrent: (hash) => Number(BCRYPT_HASH.exec(hash)?.[1]) >= rounds,
   };
 }

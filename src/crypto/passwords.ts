@@ -70,13 +70,16 @@ export function createPasswordHasher(policy: HashingPolicy): PasswordHasher {
   let dummy: Promise<string> | undefined;
   const dummyHash = () => {
     if (dummy === undefined) {
-      // Made lazily with the current scheme and cost, so checking it costs what checking a real hash does.
+      // Made with the current scheme and cost, so checking it costs what checking a real hash does.
       dummy = queue.run(() => current.hash(randomBytes(16).toString('hex')));
       // A refused (busy) attempt is tried again next time rather than remembered.
       dummy.catch(() => (dummy = undefined));
     }
     return dummy;
   };
+  // Made now, in the background: were it made at the first unknown login, that login would take a hash
+  // longer than any other and tell that the account does not exist.
+  void dummyHash();
 
   const verifyDummy = async (password: string): Promise<false> => {
     const hash = await dummyHash();

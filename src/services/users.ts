@@ -58,7 +58,8 @@ export async function authenticate(deps: ServiceDeps, login: string, password: s
 
 /**
  * Changing the password ends every session and every access token issued before, so whoever held the old
- * password (or a token) is out. The client logs in again with the new password.
+ * password (or a token) is out. The client logs in again with the new password. The new hash and the
+ * revocations commit together: a failure between them cannot leave old tokens valid under a new password.
  */
 export async function changePassword(
   deps: ServiceDeps,
@@ -69,7 +70,9 @@ export async function changePassword(
   if (!(await deps.hasher.verify(input.currentPassword, user.hashPassword))) throw new DomainError('INCORRECT_PASSWORD');
   assertAcceptablePassword(deps, input.newPassword, 'new_password', user);
   const hash = await deps.hasher.hash(input.newPassword);
-  await updatePasswordHash(deps.db, user.id, hash, deps.clock.now());
-  const ended = await endAllSessions(deps, user.id, 'password_changed');
+  const ended = await deps.db.transaction(async (tx) => {
+    await updatePasswordHash(tx, user.id, hash, deps.clock.now());
+    return endAllSessions({ ...deps, db: tx }, user.id, 'password_changed');
+  });
   await recordSecurityEvent(deps, { type: 'password_changed', userId: user.id, client, details: { sessions: ended } });
 }

@@ -88,6 +88,17 @@ for (const kind of await databaseKinds()) {
       assert.equal((await attempt(stronger, user.username, 'not-the-password')).statusCode, 401);
     });
 
+    test('a bcrypt hash of a higher cost is kept: a login never weakens a hash', async (t) => {
+      const ctx = bcrypt4;
+      const stronger = await redeploy(ctx, { BCRYPT_ROUNDS: '6' });
+      t.after(() => stronger.close());
+      const user = await register(stronger);
+      const strong = await storedHash(ctx, user.username);
+      assert.match(strong, /^\$2b\$06\$/);
+      await login(ctx.app, user.username, user.password);
+      assert.equal(await storedHash(ctx, user.username), strong);
+    });
+
     test('an argon2id hash with other parameters is re-made with the configured ones', async (t) => {
       const ctx = argon;
       const user = await register(ctx.app);
