@@ -21,6 +21,7 @@ import { metaRoutes } from './http/routes/meta.js';
 import { oauthRoutes } from './http/routes/oauth.js';
 import { sessionRoutes } from './http/routes/sessions.js';
 import { userRoutes } from './http/routes/user.js';
+import { Detail } from './http/schemas/common.js';
 import type { ServiceDeps } from './services/deps.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { openKeyring } from './services/signing-keys.js';
@@ -35,6 +36,9 @@ declare module 'fastify' {
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 const FORM_BODY_LIMIT_BYTES = 16 * 1024;
+
+/** Malformed body, too large, not JSON or a form (the error handler gives each its own `detail`). */
+const BODY_REFUSALS = { 400: Detail, 413: Detail, 415: Detail };
 
 export interface AppOptions {
   config: Config;
@@ -133,7 +137,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // BODY_LIMIT_BYTES still caps everything else.
   const formBodyLimit = Math.min(FORM_BODY_LIMIT_BYTES, config.bodyLimitBytes);
   app.addHook('onRoute', (route) => {
-    if (route.schema?.body !== undefined) route.bodyLimit ??= formBodyLimit;
+    if (route.schema?.body === undefined) return;
+    route.bodyLimit ??= formBodyLimit;
+    // Any route with a body may refuse it before its handler runs: documented once, here.
+    route.schema.response = { ...BODY_REFUSALS, ...(route.schema.response as object | undefined) };
   });
   const { onRoute } = options;
   if (onRoute) {
