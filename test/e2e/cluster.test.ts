@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createTestDatabase } from '../helpers/databases.js';
+import { createTestDatabase, postgresTestsOff } from '../helpers/databases.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { childEnv, curl, freePort, ROOT, startServer } from './helpers.js';
@@ -8,7 +8,10 @@ import { childEnv, curl, freePort, ROOT, startServer } from './helpers.js';
 const listeningWorkers = (log: string) =>
   new Set([...log.matchAll(/"pid":(\d+)[^\n]*Server listening/g)].map((m) => m[1])).size;
 
-test('WEB_CONCURRENCY=2 on PostgreSQL: workers serve one port and all stop on SIGTERM', async (t) => {
+// Clustering needs a shared database, so this test exists only on PostgreSQL.
+const skip = postgresTestsOff() ? 'TEST_POSTGRES=off' : false;
+
+test('WEB_CONCURRENCY=2 on PostgreSQL: workers serve one port and all stop on SIGTERM', { skip }, async (t) => {
   const database = await createTestDatabase('postgres');
   t.after(() => database.destroy());
   const port = await freePort();

@@ -22,12 +22,17 @@ async function postgresReachable(): Promise<boolean> {
   }
 }
 
+/** TEST_POSTGRES=off, honoured outside CI only. */
+export function postgresTestsOff(): boolean {
+  return process.env['TEST_POSTGRES'] === 'off' && process.env['CI'] !== 'true';
+}
+
 /**
  * PGlite always; PostgreSQL whenever it answers, and always in CI (where its absence is a failure, not
  * a reason to skip). Set TEST_POSTGRES=off to run PGlite only on a machine without PostgreSQL.
  */
 export async function databaseKinds(): Promise<DatabaseKind[]> {
-  if (process.env['TEST_POSTGRES'] === 'off' && process.env['CI'] !== 'true') return ['pglite'];
+  if (postgresTestsOff()) return ['pglite'];
   if (process.env['CI'] === 'true' || (await postgresReachable())) return ['pglite', 'postgres'];
   process.stderr.write(`PostgreSQL is not reachable at ${POSTGRES_ADMIN_URL}: run with TEST_POSTGRES=off to test PGlite only.\n`);
   return ['pglite', 'postgres'];
