@@ -5,7 +5,7 @@ import { createPasswordHasher } from './crypto/passwords.js';
 import { openPglite } from './db/client.js';
 import Value from 'typebox/value';
 import { RegisterBody } from './http/schemas/user.js';
-import { DomainError, InvalidInputError } from './errors.js';
+import { DomainError, InvalidInputError, StartupError } from './errors.js';
 import { configFromProcess, openMigratedDatabase, resolveSecretKey, serve } from './server.js';
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster.js';
@@ -13,7 +13,6 @@ import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { registerUser } from './services/users.js';
 import { systemClock } from './clock.js';
 import type { AsymmetricAlgorithm } from './crypto/jwt.js';
-import { SealedKeyError } from './crypto/signing-keys.js';
 import { listUsableSigningKeys } from './repositories/signing-keys.js';
 import { rotateSigningKey } from './services/signing-keys.js';
 
@@ -82,16 +81,17 @@ async function createUser(args: string[]): Promise<number> {
     return 2;
   }
   const config = configFromProcess();
-  const password = await readPassword('Password: ');
-  const input = { username: values.username, email: values.email, password };
-  // The same schema the HTTP API applies, so the CLI cannot create a user the API would refuse.
-  const problems = [...Value.Errors(RegisterBody, input)].map((e) => `${e.instancePath.slice(1)} ${e.message}`);
-  if (problems.length > 0) {
-    process.stderr.write(`Invalid user:\n  ${problems.join('\n  ')}\n`);
-    return 1;
-  }
+  // Opened before the prompt: a database that is in use or out of reach is reported before anyone types.
   const handle = await openMigratedDatabase(config);
   try {
+    const password = await readPassword('Password: ');
+    const input = { username: values.username, email: values.email, password };
+    // The same schema the HTTP API applies, so the CLI cannot create a user the API would refuse.
+    const problems = [...Value.Errors(RegisterBody, input)].map((e) => `${e.instancePath.slice(1)} ${e.message}`);
+    if (problems.length > 0) {
+      process.stderr.write(`Invalid user:\n  ${problems.join('\n  ')}\n`);
+      return 1;
+    }
     const passwordPolicy = { minLength: config.passwordMinLength, blocklist: await loadPasswordBlocklist() };
     const user = await registerUser({ db: handle.db, hasher: createPasswordHasher(config.passwordHashing), passwordPolicy }, input);
     process.stdout.write(`${JSON.stringify(user)}\n`);
@@ -157,7 +157,7 @@ async function manageKeys(args: string[]): Promise<number> {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+async function runCommand(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
     case 'serve': {
@@ -171,13 +171,7 @@ export async function main(argv: string[]): Promise<number> {
         await runPrimary(config, config.webConcurrency);
         return -1;
       }
-      try {
-        await serve(config);
-      } catch (error) {
-        if (!(error instanceof SealedKeyError)) throw error;
-        process.stderr.write(`${error.message}\n`);
-        return 1;
-      }
+      await serve(config);
       return -1;
     }
     case 'migrate': {
@@ -200,5 +194,17 @@ export async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`Unknown command: ${command}\n\n${USAGE}\n`);
       return 2;
+  }
+}
+
+/** Runs one command; returns its exit code, or -1 when it keeps running (the server). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCommand(argv);
+  } catch (error) {
+    // Problems the operator must fix are explained in one message, without a stack trace.
+    if (!(error instanceof StartupError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 1;
   }
 }

@@ -50,8 +50,19 @@ export class InvalidInputError extends Error {
   }
 }
 
+/**
+ * A problem only the operator can fix (the database cannot be reached, the data directory is in use, rows a
+ * migration cannot accept...). Its message says what and how to fix it; the CLI prints it alone and exits 1.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
 /** The database holds rows that a migration cannot accept; nothing was changed. */
-export class MigrationConflictError extends Error {
+export class MigrationConflictError extends StartupError {
   constructor(message: string) {
     super(message);
     this.name = 'MigrationConflictError';

@@ -3,7 +3,6 @@ import { buildApp } from './app.js';
 import { ConfigError, environmentWithDotEnv, loadConfig, type Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/client.js';
 import { migrate } from './db/migrate.js';
-import { MigrationConflictError } from './errors.js';
 import cluster from 'node:cluster';
 import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -49,10 +48,6 @@ export async function openMigratedDatabase(config: Config): Promise<DatabaseHand
     await migrate(handle);
   } catch (error) {
     await handle.close();
-    if (error instanceof MigrationConflictError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(1);
-    }
     throw error;
   }
   return handle;
@@ -99,7 +94,7 @@ function schedulePruning(app: FastifyInstance, auditRetentionDays: number): void
     );
   const first = setTimeout(prune, 10_000).unref();
   const timer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
-  app.addHook('onClose', async () => {
+  app.addHook('preClose', async () => {
     clearTimeout(first);
     clearInterval(timer);
   });
@@ -119,6 +114,9 @@ export async function serve(config: Config): Promise<FastifyInstance> {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // A connection kept alive after its last response would hold the close up for the keep-alive timeout
+    // (72 s): the socket of each request still in flight is closed as soon as its response is sent.
+    app.server.keepAliveTimeout = 1;
     // Stop accepting, let in-flight requests finish, then close the database (onClose hook).
     app.close().then(
       () => process.exit(0),

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK } from 'jose';
 import type { AsymmetricAlgorithm, PublicJwk } from './jwt.js';
+import { StartupError } from '../errors.js';
 
 export interface GeneratedSigningKey {
   /** RFC 7638 thumbprint of the public key: stable, and says nothing about the key's age or order. */
@@ -22,7 +23,7 @@ export const importPublicKey = (jwk: JWK, algorithm: AsymmetricAlgorithm) => imp
 export const importPrivateKey = (pem: string, algorithm: AsymmetricAlgorithm) => importPKCS8(pem, algorithm);
 
 /** The private key can be read only with the SECRET_KEY it was sealed under. */
-export class SealedKeyError extends Error {
+export class SealedKeyError extends StartupError {
   constructor(kid: string) {
     super(`The private half of signing key ${kid} cannot be decrypted with this SECRET_KEY. Use the SECRET_KEY it was ` +
       'created with, or run `user-services keys rotate` to start signing with a new key.');

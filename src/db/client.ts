@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
+import { StartupError } from '../errors.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import * as schema from './schema.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -21,19 +23,29 @@ export interface DatabaseHandle {
  */
 export async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {
   let path: string | undefined;
+  let lock: DataDirLock | undefined;
   if (dataDir !== undefined) {
     mkdirSync(dataDir, { recursive: true });
+    lock = lockDataDir(dataDir);
     path = join(dataDir, 'pgdata');
   }
-  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
-  const client = await PGlite.create(path);
-  const db = drizzlePglite(client, { schema }) as unknown as Database;
-  return {
-    kind: 'pglite',
-    db,
-    withConnection: (fn) => fn(db),
-    close: () => client.close(),
-  };
+  try {
+    const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
+    const client = await PGlite.create(path);
+    const db = drizzlePglite(client, { schema }) as unknown as Database;
+    return {
+      kind: 'pglite',
+      db,
+      withConnection: (fn) => fn(db),
+      async close() {
+        await client.close();
+        lock?.release();
+      },
+    };
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
 }
 
 /**
@@ -45,10 +57,39 @@ export function defaultPoolSize(): number {
   return 10;
 }
 
+/** `host:port/database` of a connection URL: enough to find the server, never the password. */
+export function describeDatabaseUrl(url: string): string {
+  try {
+    const { hostname, port, pathname } = new URL(url);
+    return `${hostname}:${port || '5432'}${pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/** The database is down, unknown, or refuses us: reported at start-up in one line. */
+export class DatabaseUnreachableError extends StartupError {
+  constructor(url: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message || (cause as NodeJS.ErrnoException).code : String(cause);
+    super(`Cannot connect to the database at ${describeDatabaseUrl(url)}: ${reason}. Check DATABASE_URL and that PostgreSQL is running.`, { cause });
+    this.name = 'DatabaseUnreachableError';
+  }
+}
+
+/** How long a request waits for a connection (a new one, or a free one of the pool) before it fails. */
+const CONNECTION_TIMEOUT_MS = 10_000;
+
 export async function openPostgres(url: string, poolSize = defaultPoolSize()): Promise<DatabaseHandle> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS });
   // An idle client that loses its server emits 'error'; without a listener that would crash the process.
   pool.on('error', () => {});
+  try {
+    // Fails now, with a message naming the server, rather than on the first request.
+    await pool.query('select 1');
+  } catch (error) {
+    await pool.end();
+    throw new DatabaseUnreachableError(url, error);
+  }
   const db = drizzlePg(pool, { schema }) as unknown as Database;
   return {
     kind: 'postgres',

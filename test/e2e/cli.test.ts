@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { childEnv, curl, freePort, ROOT, startServer } from './helpers.js';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { PGlite } from '@electric-sql/pglite';
 
 const BIN = join(ROOT, 'bin/user-services.js');
 
@@ -84,4 +85,70 @@ test('keys rotate and keys list manage the asymmetric signing keys; HS256 has no
   const hs256 = await cli(['keys', 'rotate'], childEnv({ DATA_DIR: dataDir }));
   assert.equal(hs256.code, 2);
   assert.match(hs256.stderr, /HS256/);
+});
+
+test('the embedded database belongs to one process: a second one is refused, a stale lock is taken over', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-lock-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = childEnv({ DATA_DIR: dataDir, BCRYPT_ROUNDS: '4' });
+  const lockFile = join(dataDir, 'user-services.lock');
+  const port = await freePort();
+  const server = await startServer({ ...env, PORT: String(port) }, port);
+  t.after(() => server.signal('SIGKILL'));
+
+  const refused = await cli(['create-user', '--username', 'ops', '--email', 'ops@example.com'], env, 'operator-pass\n');
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^The embedded database in .* is in use by another process \(pid \d+\)/);
+  assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+  assert.equal((await cli(['migrate'], env)).code, 1);
+  const login = await curl('-X', 'POST', `http://127.0.0.1:${port}/user/token`, '-d', 'username=ops&password=operator-pass');
+  assert.equal(login.status, 401, 'the refused command created no user');
+
+  server.child.kill('SIGTERM'); // npm passes it on to the server (the start script execs node)
+  assert.equal(await server.exited, 0);
+  assert.equal(existsSync(lockFile), false, 'released on shutdown');
+
+  // A process killed without cleaning up leaves its lock behind; its pid no longer runs.
+  const gone = spawnSync(process.execPath, ['-e', '']).pid;
+  writeFileSync(lockFile, `${gone}\n`);
+  const created = await cli(['create-user', '--username', 'ops', '--email', 'ops@example.com'], env, 'operator-pass\n');
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal(existsSync(lockFile), false);
+});
+
+test('a database that cannot be reached stops start-up with one line naming it, never its password', async () => {
+  const port = await freePort();
+  const env = childEnv({ DATABASE_URL: `postgresql+psycopg2://app:hunter2-secret@127.0.0.1:${port}/app`, SECRET_KEY: 'k'.repeat(32) });
+  for (const command of ['serve', 'migrate']) {
+    const result = await cli([command], env);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      `Cannot connect to the database at 127.0.0.1:${port}/app: connect ECONNREFUSED 127.0.0.1:${port}. ` +
+        'Check DATABASE_URL and that PostgreSQL is running.\n',
+    );
+  }
+});
+
+test('start-up on a seed database whose rows collide ignoring case stops, lists them, and changes nothing', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-adopt-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const seed = await PGlite.create(join(dataDir, 'pgdata'));
+  await seed.exec(`create table users (id serial primary key, username varchar not null, email varchar not null,
+    hash_password varchar not null);
+    insert into users (username, email, hash_password) values ('Alice', 'a@example.com', 'x'), ('alice', 'b@example.com', 'x')`);
+  await seed.close();
+
+  const result = await cli(['serve'], childEnv({ DATA_DIR: dataDir }));
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /username "alice": "Alice", "alice"/);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+
+  const after = await PGlite.create(join(dataDir, 'pgdata'));
+  t.after(() => after.close());
+  const tables = await after.query<{ name: string }>(
+    `select table_name as name from information_schema.tables where table_schema = 'public' order by 1`,
+  );
+  assert.deepEqual(tables.rows.map((r) => r.name), ['users']);
+  assert.equal((await after.query('select * from users')).rows.length, 2);
 });
