@@ -1,7 +1,5 @@
 /** One hashing algorithm with its cost parameters. */
 export interface PasswordScheme {
-  /** Longest password, in UTF-8 bytes, the scheme takes whole; undefined when there is no limit. */
-  readonly maxBytes?: number;
   /** Whether `hash` is in this scheme's format (any cost). */
   recognises(hash: string): boolean;
   hash(password: string): Promise<string>;

@@ -4,8 +4,6 @@ import { createBcryptScheme } from './bcrypt.js';
 import { createHashQueue } from './hash-queue.js';
 import type { PasswordScheme } from './password-scheme.js';
 
-export { BCRYPT_MAX_BYTES, passwordFitsBcrypt } from './bcrypt.js';
-
 export type HashAlgorithm = 'bcrypt' | 'argon2id';
 
 /** m=19 MiB, t=2 (p=1): OWASP's first argon2id configuration. @see OWASP Password Storage Cheat Sheet */
@@ -42,8 +40,6 @@ export interface PasswordHasher {
    * the response time does not reveal whether an account exists.
    */
   verifyDummy(password: string): Promise<false>;
-  /** Longest password, in UTF-8 bytes after normalisation, the current policy takes whole (bcrypt: 72). */
-  readonly maxBytes: number | undefined;
 }
 
 /**
@@ -65,7 +61,6 @@ export function createPasswordHasher(policy: HashingPolicy): PasswordHasher {
   const current = policy.algorithm === 'argon2id' ? argon2id : bcrypt;
   const queue = createHashQueue({ limit: policy.queueLimit });
   const schemeOf = (hash: string): PasswordScheme | undefined => [bcrypt, argon2id].find((s) => s.recognises(hash));
-  const fitsCurrent = (password: string) => current.maxBytes === undefined || Buffer.byteLength(password) <= current.maxBytes;
 
   let dummy: Promise<string> | undefined;
   const dummyHash = () => {
@@ -101,18 +96,17 @@ export function createPasswordHasher(policy: HashingPolicy): PasswordHasher {
     }
     const normalised = normalisePassword(password);
     if (await queue.run(() => scheme.verify(normalised, hash))) {
-      return { match: true, rehash: needsRehash(hash) && fitsCurrent(normalised) };
+      return { match: true, rehash: needsRehash(hash) };
     }
     // Hashes made before normalisation (the Python service's) hold the password as it was typed. Such a
     // match is re-hashed in normal form, so the user is moved over at the first login.
     if (normalised !== password && (await queue.run(() => scheme.verify(password, hash)))) {
-      return { match: true, rehash: fitsCurrent(normalised) };
+      return { match: true, rehash: true };
     }
     return { match: false, rehash: false };
   };
 
   return {
-    maxBytes: current.maxBytes,
     hash(password) {
       const normalised = normalisePassword(password);
       return queue.run(() => current.hash(normalised));

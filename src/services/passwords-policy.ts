@@ -16,7 +16,7 @@ const characters = (text: string) => [...text].length;
 
 /** The first rule `password` (already NFKC) breaks, or undefined. */
 function brokenRule(
-  deps: Pick<ServiceDeps, 'hasher' | 'passwordPolicy'>,
+  deps: Pick<ServiceDeps, 'passwordPolicy'>,
   password: string,
   owner: { username: string; email: string },
 ): Omit<FieldError, 'loc'> | undefined {
@@ -27,17 +27,6 @@ function brokenRule(
   }
   if (length > PASSWORD_MAX_CHARACTERS) {
     return { msg: `Password must be at most ${PASSWORD_MAX_CHARACTERS} characters`, type: 'password_too_long' };
-  }
-  // bcrypt ignores everything after byte 72: a longer password is refused rather than silently truncated
-  // (two passwords sharing their first 72 bytes must not both work). Plain ASCII passwords of up to 72
-  // characters, past NIST's 64, fit; text in other scripts fits less, so PASSWORD_HASH=argon2id is the way
-  // to NIST's full rule. bcrypt stays the default because its `$2b$` hashes are the Python service's own.
-  const maxBytes = deps.hasher.maxBytes;
-  if (maxBytes !== undefined && Buffer.byteLength(password) > maxBytes) {
-    return {
-      msg: `Password must be at most ${maxBytes} bytes of UTF-8 (${maxBytes} plain ASCII characters, fewer with accents or other scripts)`,
-      type: 'password_too_long',
-    };
   }
   const folded = password.toLowerCase();
   if (folded === normalisePassword(owner.username).toLowerCase()) {
@@ -59,7 +48,7 @@ function brokenRule(
  * @see NIST SP 800-63B §5.1.1.2
  */
 export function assertAcceptablePassword(
-  deps: Pick<ServiceDeps, 'hasher' | 'passwordPolicy'>,
+  deps: Pick<ServiceDeps, 'passwordPolicy'>,
   password: string,
   field: string,
   owner: { username: string; email: string },

@@ -76,11 +76,15 @@ for (const kind of await databaseKinds()) {
       assert.equal(hash.mock.callCount(), 0);
     });
 
-    test('a password that matches only in its first 72 bytes does not log in', async () => {
+    test('passwords that share their first 72 bytes (all bcrypt reads) are different passwords', async () => {
       const password = 'p'.repeat(72);
       const user = await register(ctx.app, uniqueName(), password);
       assert.equal((await token({ username: user.username, password })).statusCode, 200);
       assert.equal((await token({ username: user.username, password: `${password}extra` })).statusCode, 401);
+      const longer = await register(ctx.app, uniqueName(), `${password}-one`);
+      assert.equal((await token({ username: longer.username, password: `${password}-one` })).statusCode, 200);
+      assert.equal((await token({ username: longer.username, password: `${password}-two` })).statusCode, 401);
+      assert.equal((await token({ username: longer.username, password })).statusCode, 401);
     });
 
     test('unknown grant_type is 400 unsupported_grant_type', async () => {

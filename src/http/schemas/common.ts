@@ -33,14 +33,14 @@ export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['
 
 /**
  * The floor and ceiling every deployment shares; services/passwords-policy.ts applies the rest (PASSWORD_MIN_LENGTH,
- * bcrypt's 72 bytes, the blocklist) to the NFKC form.
+ * the blocklist) to the NFKC form.
  */
 export const NewPassword = Type.String({
   minLength: 8,
   maxLength: PASSWORD_MAX_CHARACTERS,
   pattern: NO_CONTROL_CHARS,
   description:
-    `At least 8 characters (PASSWORD_MIN_LENGTH), at most ${PASSWORD_MAX_CHARACTERS}; with bcrypt hashing at most 72 bytes of UTF-8. ` +
+    `At least 8 characters (PASSWORD_MIN_LENGTH), at most ${PASSWORD_MAX_CHARACTERS}, in any script. ` +
     'Not the username or e-mail, not a common or breached password.',
 });
 
