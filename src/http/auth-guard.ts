@@ -25,7 +25,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 }
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
-  return { ip: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null };
+  return { ip: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
 }
 
 /**

@@ -28,7 +28,7 @@ export async function recordSecurityEvent(
     userAgent: event.client?.userAgent ?? null,
     details: event.details ?? null,
   });
-  const entry = { securityEvent: event.type, userId: event.userId, ip: event.client?.ip, ...event.details };
+  const entry = { reqId: event.client?.requestId, securityEvent: event.type, userId: event.userId, ip: event.client?.ip, ...event.details };
   if (ALARMING.has(event.type)) deps.log.warn(entry, `security event: ${event.type}`);
   else deps.log.info(entry, `security event: ${event.type}`);
 }

@@ -40,4 +40,6 @@ export interface ServiceDeps {
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
+  /** The request's id, so a security event's log line can be matched with the request's. */
+  requestId?: string;
 }

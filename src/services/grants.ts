@@ -22,7 +22,7 @@ function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<TokenPair> {
   try {
-    const user = await authenticate(deps, login, password);
+    const user = await authenticate(deps, login, password, client);
     const session = await startSession(deps, user.id, client);
     await recordSecurityEvent(deps, { type: 'login_succeeded', userId: user.id, client, details: { sessionId: session.id } });
     return await issueTokens(deps, user, session);

@@ -2,7 +2,7 @@ import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { clearLoginFailures, findLoginFailures, incrementLoginFailures, setLockedUntil } from '../repositories/login-failures.js';
 import { recordSecurityEvent } from './audit.js';
-import type { ServiceDeps } from './deps.js';
+import type { ClientInfo, ServiceDeps } from './deps.js';
 
 export interface LockoutPolicy {
   /** Consecutive failures before the first delay. */
@@ -36,14 +36,14 @@ export async function assertNotLockedOut(deps: ServiceDeps, key: string): Promis
   }
 }
 
-export async function recordLoginFailure(deps: ServiceDeps, key: string, userId: number | undefined): Promise<void> {
+export async function recordLoginFailure(deps: ServiceDeps, key: string, userId: number | undefined, client: ClientInfo): Promise<void> {
   const policy = deps.lockoutPolicy;
   const now = deps.clock.now();
   const failures = await incrementLoginFailures(deps.db, key, now, new Date(now.getTime() - policy.resetAfterSeconds * 1000));
   if (failures < policy.threshold) return;
   const delay = Math.min(policy.baseDelaySeconds * 2 ** (failures - policy.threshold), policy.maxDelaySeconds);
   await setLockedUntil(deps.db, key, new Date(now.getTime() + delay * 1000));
-  await recordSecurityEvent(deps, { type: 'login_locked', userId: userId ?? null, details: { failures, delaySeconds: delay } });
+  await recordSecurityEvent(deps, { type: 'login_locked', userId: userId ?? null, client, details: { failures, delaySeconds: delay } });
 }
 
 export async function clearLoginFailuresFor(deps: ServiceDeps, key: string): Promise<void> {

@@ -36,19 +36,19 @@ export async function registerUser(
  * Checks a username-or-email and password, behind the per-account lockout. Unknown users and wrong
  * passwords are indistinguishable, in body and in time.
  */
-export async function authenticate(deps: ServiceDeps, login: string, password: string): Promise<UserRow> {
+export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
   const user = await findUserByLogin(deps.db, login);
   const key = lockoutKey(user, login);
   await assertNotLockedOut(deps, key);
   if (user === undefined) {
     // Verify against a dummy hash to prevent timing attacks: "no such user" must take as long as "wrong password".
     await deps.hasher.verifyDummy(password);
-    await recordLoginFailure(deps, key, undefined);
+    await recordLoginFailure(deps, key, undefined, client);
     throw new DomainError('INVALID_CREDENTIALS');
   }
   const { match, rehash } = await deps.hasher.check(password, user.hashPassword);
   if (!match || !user.isActive) {
-    await recordLoginFailure(deps, key, user.id);
+    await recordLoginFailure(deps, key, user.id, client);
     throw new DomainError('INVALID_CREDENTIALS');
   }
   await clearLoginFailuresFor(deps, key);

@@ -174,3 +174,25 @@ for (const kind of await databaseKinds()) {
     for (const secret of ['$2b$', password, 'params', 'Failing row']) assert.equal(log.includes(secret), false, `log contains ${secret}`);
   });
 }
+
+for (const kind of await databaseKinds()) {
+  test(`security events are logged with the request's id and the client's address, on ${kind}`, async (t) => {
+    const lines: string[] = [];
+    const logger = loggerOptions({ logLevel: 'info' }, { write: (line: string) => void lines.push(line) });
+    const ctx = await buildTestApp(kind, { LOCKOUT_THRESHOLD: '2' }, { logger });
+    t.after(() => ctx.close());
+    const user = await register(ctx.app, uniqueName('events'));
+    for (let i = 0; i < 2; i++) {
+      const res = await ctx.app.inject({ method: 'POST', url: '/user/token', payload: { username: user.username, password: 'not-the-password' } });
+      assert.equal(res.statusCode, 401);
+    }
+    const entries = lines.map((line) => JSON.parse(line));
+    const events = entries.filter((e) => e.securityEvent !== undefined);
+    const requests = entries.filter((e) => e.msg === 'request completed' && e.path === '/user/token').map((e) => e.reqId);
+    assert.deepEqual(
+      events.map((e) => [e.securityEvent, e.reqId]),
+      [['login_failed', requests[0]], ['login_locked', requests[1]], ['login_failed', requests[1]]],
+    );
+    for (const event of events) assert.equal(event.ip, '127.0.0.1');
+  });
+}
