@@ -58,7 +58,7 @@ export function defaultPoolSize(): number {
 }
 
 /** `host:port/database` of a connection URL: enough to find the server, never the password. */
-export function describeDatabaseUrl(url: string): string {
+function describeDatabaseUrl(url: string): string {
   try {
     const { hostname, port, pathname } = new URL(url);
     return `${hostname}:${port || '5432'}${pathname}`;
