@@ -15,7 +15,7 @@ import type { Database } from './db/client.js';
 import { registerErrorHandling } from './http/errors.js';
 import { AccessLog } from './http/access-log.js';
 import { registerMetrics } from './http/plugins/metrics.js';
-import { registerSecurityHeaders } from './http/plugins/security-headers.js';
+import { helmetHeaders, registerSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { oauthRoutes } from './http/routes/oauth.js';
@@ -84,6 +84,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
   const keys = await jwtKeys(options, clock);
+  const securityHeaders = helmetHeaders({
+    // Plain-http deployments behind a TLS proxy are common; forcing https sub-resources would break /docs there.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
   const app = Fastify({
     logger: options.logger ?? false,
     logController: new AccessLog(),
@@ -103,9 +107,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     connectionTimeout: config.requestTimeoutSeconds * 1000,
     // The router refuses malformed or over-long path parameters before any hook runs; without this its
     // own body would name Fastify and echo the path.
-    frameworkErrors: (error, _request, reply) => {
+    // No hook runs either, so the security headers are set here too.
+    frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      return (reply as FastifyReply).code(tooLong ? 414 : 400).send({ detail: tooLong ? 'URI Too Long' : 'Malformed URL' });
+      return (reply as FastifyReply)
+        .headers(securityHeaders)
+        .header('x-request-id', request.id)
+        .code(tooLong ? 414 : 400)
+        .send({ detail: tooLong ? 'URI Too Long' : 'Malformed URL' });
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -148,10 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       for (const method of [route.method].flat()) if (method !== 'HEAD') onRoute(method, route.url);
     });
   }
-  registerSecurityHeaders(app, {
-    // Plain-http deployments behind a TLS proxy are common; forcing https sub-resources would break /docs there.
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-  });
+  registerSecurityHeaders(app, securityHeaders);
   // Only JSON and forms are accepted: Fastify's default text/plain parser would turn a stray text body
   // into a string that then fails validation as 422; 415 says what is actually wrong.
   app.removeContentTypeParser('text/plain');
@@ -162,9 +168,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerMetrics(app);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, app) : undefined;
   if (redis) app.addHook('onClose', async () => void redis.disconnect());
+  let lastWarning = -Infinity;
+  let unreported = 0;
   await registerThrottling(app, config, redis, (error) => {
     app.metrics.rateLimitStoreErrors.inc();
-    app.log.warn({ err: error }, 'rate-limit store unavailable: request let through');
+    // Every request fails while Redis is down: a line a minute shows the outage without flooding the log.
+    unreported++;
+    if (clock.now().getTime() - lastWarning < 60_000) return;
+    lastWarning = clock.now().getTime();
+    app.log.warn({ err: error, requests: unreported }, 'rate-limit store unavailable: requests let through');
+    unreported = 0;
   });
   await app.register(swagger, {
     openapi: {

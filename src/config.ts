@@ -34,7 +34,7 @@ const EnvSchema = Type.Object({
   INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   LOCKOUT_BASE_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
-  LOCKOUT_MAX_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
+  LOCKOUT_MAX_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 1200 }),
   LOCKOUT_RESET_HOURS: Type.Integer({ minimum: 1, maximum: 720, default: 12 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),

@@ -12,9 +12,12 @@ const PARALLELISM = 1;
 
 const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
-/** Loaded on first use: a service with only bcrypt hashes never loads the native module. */
+/**
+ * Loaded on first use: a service with only bcrypt hashes never loads the native module. Called through the
+ * CommonJS exports object, as `bcrypt` is, so a test can count the calls.
+ */
 let binding: Promise<typeof import('@node-rs/argon2')> | undefined;
-const argon2 = () => (binding ??= import('@node-rs/argon2'));
+const argon2 = () => (binding ??= import('@node-rs/argon2').then((module) => module.default));
 
 /**
  * argon2id via `@node-rs/argon2` (prebuilt, runs on libuv's pool). Its defaults are argon2id, version 19

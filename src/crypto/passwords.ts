@@ -36,10 +36,10 @@ export interface PasswordHasher {
   /** Whether `hash` was made with another algorithm or other parameters than the current policy's. */
   needsRehash(hash: string): boolean;
   /**
-   * Spends the time of one real verification and returns false. Used when the user does not exist, so
-   * the response time does not reveal whether an account exists.
+   * Spends the time of a failed `check` and matches nothing. For a login that names no account, so the
+   * response time does not reveal whether an account exists.
    */
-  verifyDummy(password: string): Promise<false>;
+  checkNobody(password: string): Promise<Verification>;
 }
 
 /**
@@ -54,46 +54,57 @@ export function normalisePassword(password: string): string {
 /**
  * Both schemes verify, whatever the policy, so stored hashes of either kind and any cost keep working; the
  * policy's scheme makes new hashes. Every hash and verification goes through one bounded queue.
+ *
+ * A failed check takes the time of one check with every scheme the accounts may hold, not just the one that
+ * failed: under argon2id, accounts not yet moved off the seed's bcrypt take bcrypt's ~200 ms against
+ * argon2's ~30 ms, and were an unknown login to take only argon2's time, the difference would tell which
+ * logins are accounts. Under bcrypt, argon2id hashes are not expected (they exist only after a switch back)
+ * and failures cost one bcrypt check.
  */
 export function createPasswordHasher(policy: HashingPolicy): PasswordHasher {
   const bcrypt = createBcryptScheme(policy.bcryptRounds);
   const argon2id = createArgon2idScheme(policy.argon2);
   const current = policy.algorithm === 'argon2id' ? argon2id : bcrypt;
+  const inUse: PasswordScheme[] = policy.algorithm === 'argon2id' ? [bcrypt, argon2id] : [bcrypt];
   const queue = createHashQueue({ limit: policy.queueLimit });
   const schemeOf = (hash: string): PasswordScheme | undefined => [bcrypt, argon2id].find((s) => s.recognises(hash));
 
-  let dummy: Promise<string> | undefined;
-  const dummyHash = () => {
+  // One dummy hash per scheme, made at the scheme's current cost so checking it costs what a real check does.
+  const dummies = new Map<PasswordScheme, Promise<string>>();
+  const dummyHash = (scheme: PasswordScheme) => {
+    let dummy = dummies.get(scheme);
     if (dummy === undefined) {
-      // Made with the current scheme and cost, so checking it costs what checking a real hash does.
-      dummy = queue.run(() => current.hash(randomBytes(16).toString('hex')));
+      dummy = queue.run(() => scheme.hash(randomBytes(16).toString('hex')));
+      dummies.set(scheme, dummy);
       // A refused (busy) attempt is tried again next time rather than remembered.
-      dummy.catch(() => (dummy = undefined));
+      dummy.catch(() => dummies.delete(scheme));
     }
     return dummy;
   };
-  // Made now, in the background: were it made at the first unknown login, that login would take a hash
+  // Made now, in the background: were they made at the first unknown login, that login would take a hash
   // longer than any other and tell that the account does not exist.
-  void dummyHash();
+  for (const scheme of inUse) void dummyHash(scheme).catch(() => undefined);
 
-  const verifyDummy = async (password: string): Promise<false> => {
-    const hash = await dummyHash();
+  /** As many checks as `check` makes for a wrong password with `scheme`: a second one for input not in normal form. */
+  const spendCheck = async (scheme: PasswordScheme, password: string) => {
+    const hash = await dummyHash(scheme);
     const normalised = normalisePassword(password);
-    // As many checks as `verify` makes for a wrong password: a second one for input not in normal form.
-    await queue.run(() => current.verify(normalised, hash));
-    if (normalised !== password) await queue.run(() => current.verify(password, hash));
-    return false;
+    await queue.run(() => scheme.verify(normalised, hash));
+    if (normalised !== password) await queue.run(() => scheme.verify(password, hash));
+  };
+
+  /** Pads a failure with `failed` (or with nothing) to one check with every scheme in use. */
+  const fail = async (password: string, failed?: PasswordScheme): Promise<Verification> => {
+    for (const scheme of inUse) if (scheme !== failed) await spendCheck(scheme, password);
+    return { match: false, rehash: false };
   };
 
   const needsRehash = (hash: string) => schemeOf(hash) !== current || !current.isCurrent(hash);
 
   const check = async (password: string, hash: string): Promise<Verification> => {
     const scheme = schemeOf(hash);
-    if (scheme === undefined) {
-      // Not a hash we know (a disabled or corrupt row): matches nothing, in the usual time.
-      await verifyDummy(password);
-      return { match: false, rehash: false };
-    }
+    // Not a hash we know (a disabled or corrupt row): matches nothing, in the usual time.
+    if (scheme === undefined) return fail(password);
     const normalised = normalisePassword(password);
     if (await queue.run(() => scheme.verify(normalised, hash))) {
       return { match: true, rehash: needsRehash(hash) };
@@ -103,7 +114,7 @@ export function createPasswordHasher(policy: HashingPolicy): PasswordHasher {
     if (normalised !== password && (await queue.run(() => scheme.verify(password, hash)))) {
       return { match: true, rehash: true };
     }
-    return { match: false, rehash: false };
+    return fail(password, scheme);
   };
 
   return {
@@ -114,7 +125,7 @@ export function createPasswordHasher(policy: HashingPolicy): PasswordHasher {
     verify: async (password, hash) => (await check(password, hash)).match,
     check,
     needsRehash,
-    verifyDummy,
+    checkNobody: (password) => fail(password),
   };
 }
 

@@ -35,6 +35,7 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   INTROSPECTION_DISABLED: { status: 401, oauthError: 'invalid_client', challenge: 'Basic realm="introspection"' },
   MISSING_TOKEN: { status: 400, oauthError: 'invalid_request' },
   TOO_MANY_LOGIN_ATTEMPTS: { status: 429 },
+  TOO_MANY_PASSWORD_ATTEMPTS: { status: 429 },
   RATE_LIMITED: { status: 429 },
   /** Too many password hashes already queued (crypto/hash-queue.ts); Retry-After says when to come back. */
   SERVICE_BUSY: { status: 503 },

@@ -7,13 +7,14 @@ export type SecurityEventType =
   | 'login_locked'
   | 'refresh_token_reused'
   | 'password_changed'
+  | 'password_change_failed'
   | 'logout'
   | 'logout_all'
   | 'session_revoked'
   | 'token_revoked';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
-const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked']);
+const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked', 'password_change_failed']);
 
 /** Writes a security event to the audit table and to the log. Never carries secrets. */
 export async function recordSecurityEvent(

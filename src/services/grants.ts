@@ -21,17 +21,10 @@ function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K
 
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<TokenPair> {
-  try {
-    const user = await authenticate(deps, login, password, client);
-    const session = await startSession(deps, user.id, client);
-    await recordSecurityEvent(deps, { type: 'login_succeeded', userId: user.id, client, details: { sessionId: session.id } });
-    return await issueTokens(deps, user, session);
-  } catch (error) {
-    if (error instanceof DomainError && error.code === 'INVALID_CREDENTIALS') {
-      await recordSecurityEvent(deps, { type: 'login_failed', client, details: { login: login.slice(0, 254) } });
-    }
-    throw error;
-  }
+  const user = await authenticate(deps, login, password, client);
+  const session = await startSession(deps, user.id, client);
+  await recordSecurityEvent(deps, { type: 'login_succeeded', userId: user.id, client, details: { sessionId: session.id } });
+  return issueTokens(deps, user, session);
 }
 
 /**

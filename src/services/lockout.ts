@@ -15,24 +15,38 @@ export interface LockoutPolicy {
 }
 
 /**
- * One counter per account however the user names it (username or e-mail), and one per unknown login name,
- * so an unknown account is throttled exactly like a real one and lockout reveals nothing.
+ * One counter per login name as typed (case aside), whether or not an account has it. A counter shared by
+ * an account's username and e-mail would be an oracle: 3 failures as `carol` and 2 as `carol@example.com`
+ * would lock only if both name one account. The price is one budget per name: two per account.
  */
-export function lockoutKey(user: UserRow | undefined, login: string): string {
-  return user === undefined ? `login:${login.toLowerCase()}` : `user:${user.id}`;
+export function loginLockoutKey(login: string): string {
+  return `login:${login.toLowerCase()}`;
+}
+
+/**
+ * The current password asked for by a password change, by a caller who already holds the account's token:
+ * counted per account, apart from the login names, so a stolen token cannot guess the password either.
+ */
+export function passwordChangeLockoutKey(user: UserRow): string {
+  return `password-change:${user.id}`;
 }
 
 /**
  * While a delay runs, every attempt is refused before the password is even looked at, so the answer is
  * the same for a right and a wrong password. There is no permanent lock (it would let anyone lock anyone
- * out): with the defaults an attacker gets about 55 guesses per 12 hours, under NIST's ceiling of 100.
+ * out): with the defaults an attacker gets 44 guesses per login name per 12 hours, 88 for an account's
+ * username and e-mail together, under NIST's ceiling of 100.
  * @see NIST SP 800-63B §5.2.2; Keycloak brute-force detection
  */
-export async function assertNotLockedOut(deps: ServiceDeps, key: string): Promise<void> {
+export async function assertNotLockedOut(
+  deps: ServiceDeps,
+  key: string,
+  code: 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_PASSWORD_ATTEMPTS' = 'TOO_MANY_LOGIN_ATTEMPTS',
+): Promise<void> {
   const row = await findLoginFailures(deps.db, key);
   const now = deps.clock.now().getTime();
   if (row?.lockedUntil && row.lockedUntil.getTime() > now) {
-    throw new DomainError('TOO_MANY_LOGIN_ATTEMPTS', { retryAfterSeconds: Math.ceil((row.lockedUntil.getTime() - now) / 1000) });
+    throw new DomainError(code, { retryAfterSeconds: Math.ceil((row.lockedUntil.getTime() - now) / 1000) });
   }
 }
 

@@ -3,7 +3,7 @@ import { DomainError } from '../errors.js';
 import { findUserByLogin, insertUser, updatePasswordHash } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
-import { assertNotLockedOut, clearLoginFailuresFor, lockoutKey, recordLoginFailure } from './lockout.js';
+import { assertNotLockedOut, clearLoginFailuresFor, loginLockoutKey, passwordChangeLockoutKey, recordLoginFailure } from './lockout.js';
 import { endAllSessions } from './sessions.js';
 import { assertAcceptablePassword } from './passwords-policy.js';
 import { upgradePasswordHash } from './password-rehash.js';
@@ -33,22 +33,18 @@ export async function registerUser(
 }
 
 /**
- * Checks a username-or-email and password, behind the per-account lockout. Unknown users and wrong
+ * Checks a username-or-email and password, behind the lockout of that login name. Unknown users and wrong
  * passwords are indistinguishable, in body and in time.
  */
 export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
-  const user = await findUserByLogin(deps.db, login);
-  const key = lockoutKey(user, login);
+  const key = loginLockoutKey(login);
   await assertNotLockedOut(deps, key);
-  if (user === undefined) {
-    // Verify against a dummy hash to prevent timing attacks: "no such user" must take as long as "wrong password".
-    await deps.hasher.verifyDummy(password);
-    await recordLoginFailure(deps, key, undefined, client);
-    throw new DomainError('INVALID_CREDENTIALS');
-  }
-  const { match, rehash } = await deps.hasher.check(password, user.hashPassword);
-  if (!match || !user.isActive) {
-    await recordLoginFailure(deps, key, user.id, client);
+  const user = await findUserByLogin(deps.db, login);
+  // An unknown user is checked against a dummy hash: "no such user" takes as long as "wrong password".
+  const { match, rehash } = user === undefined ? await deps.hasher.checkNobody(password) : await deps.hasher.check(password, user.hashPassword);
+  if (user === undefined || !match || !user.isActive) {
+    await recordSecurityEvent(deps, { type: 'login_failed', userId: user?.id ?? null, client, details: { login: login.slice(0, 254) } });
+    await recordLoginFailure(deps, key, user?.id, client);
     throw new DomainError('INVALID_CREDENTIALS');
   }
   await clearLoginFailuresFor(deps, key);
@@ -57,6 +53,7 @@ export async function authenticate(deps: ServiceDeps, login: string, password: s
 }
 
 /**
+ * The current password is asked for behind its own lockout (see `passwordChangeLockoutKey`).
  * Changing the password ends every session and every access token issued before, so whoever held the old
  * password (or a token) is out. The client logs in again with the new password. The new hash and the
  * revocations commit together: a failure between them cannot leave old tokens valid under a new password.
@@ -67,7 +64,14 @@ export async function changePassword(
   input: { currentPassword: string; newPassword: string },
   client: ClientInfo,
 ): Promise<void> {
-  if (!(await deps.hasher.verify(input.currentPassword, user.hashPassword))) throw new DomainError('INCORRECT_PASSWORD');
+  const key = passwordChangeLockoutKey(user);
+  await assertNotLockedOut(deps, key, 'TOO_MANY_PASSWORD_ATTEMPTS');
+  if (!(await deps.hasher.verify(input.currentPassword, user.hashPassword))) {
+    await recordSecurityEvent(deps, { type: 'password_change_failed', userId: user.id, client });
+    await recordLoginFailure(deps, key, user.id, client);
+    throw new DomainError('INCORRECT_PASSWORD');
+  }
+  await clearLoginFailuresFor(deps, key);
   assertAcceptablePassword(deps, input.newPassword, 'new_password', user);
   const hash = await deps.hasher.hash(input.newPassword);
   const ended = await deps.db.transaction(async (tx) => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import argon2 from '@node-rs/argon2';
 import bcrypt from 'bcrypt';
 import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
@@ -71,6 +72,32 @@ for (const kind of await databaseKinds()) {
       assert.equal(await storedHash(ctx, username), upgraded, 'a current hash is not re-made at every login');
       assert.equal((await attempt(ctx.app, username, 'secret124')).statusCode, 401);
       assert.equal((await attempt(ctx.app, username, 'SECRET123')).statusCode, 401);
+    });
+
+    test('under argon2id a failed login costs one bcrypt and one argon2id check, whatever the account holds or whether it exists', async (t) => {
+      const ctx = argon;
+      const legacy = await insertLegacyUser(ctx, PASSLIB_SECRET123);
+      const current = await register(ctx.app);
+      // The dummy hashes are made in the background at start-up; the first unknown login waits for them.
+      await attempt(ctx.app, uniqueName('ghost'), 'warm-up-password');
+      const bcryptChecks = t.mock.method(bcrypt, 'compare');
+      const argon2Checks = t.mock.method(argon2, 'verify');
+      for (const username of [uniqueName('ghost'), legacy, current.username]) {
+        assert.equal((await attempt(ctx.app, username, 'not-the-password')).statusCode, 401);
+        assert.equal(bcryptChecks.mock.callCount(), 1, username);
+        assert.equal(argon2Checks.mock.callCount(), 1, username);
+        bcryptChecks.mock.resetCalls();
+        argon2Checks.mock.resetCalls();
+      }
+      assert.equal(await storedHash(ctx, legacy), PASSLIB_SECRET123);
+    });
+
+    test('PASSWORD_HASH=argon2id alone means OWASP’s parameters: m=19 MiB, t=2, p=1', async (t) => {
+      const owasp = await redeploy(argon, { PASSWORD_HASH: 'argon2id' });
+      t.after(() => owasp.close());
+      const user = await register(owasp);
+      assert.match(await storedHash(argon, user.username), /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      await login(owasp, user.username, user.password);
     });
 
     test('a bcrypt hash of a lower cost is re-made at BCRYPT_ROUNDS', async (t) => {

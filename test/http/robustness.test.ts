@@ -81,6 +81,11 @@ for (const kind of await databaseKinds()) {
       const long = await ctx.app.inject({ method: 'DELETE', url: `/user/sessions/${'a'.repeat(200)}` });
       assert.equal(long.statusCode, 414);
       assert.deepEqual(long.json(), { detail: 'URI Too Long' });
+      for (const res of [malformed, long]) {
+        assert.equal(res.headers['x-content-type-options'], 'nosniff');
+        assert.match(String(res.headers['content-security-policy']), /default-src 'self'/);
+        assert.ok(res.headers['x-request-id']);
+      }
     });
 
     test('every response carries a request id; a sane client one is echoed', async () => {
@@ -191,7 +196,7 @@ for (const kind of await databaseKinds()) {
     const requests = entries.filter((e) => e.msg === 'request completed' && e.path === '/user/token').map((e) => e.reqId);
     assert.deepEqual(
       events.map((e) => [e.securityEvent, e.reqId]),
-      [['login_failed', requests[0]], ['login_locked', requests[1]], ['login_failed', requests[1]]],
+      [['login_failed', requests[0]], ['login_failed', requests[1]], ['login_locked', requests[1]]],
     );
     for (const event of events) assert.equal(event.ip, '127.0.0.1');
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { bearer, form, login, register } from '../helpers/requests.js';
@@ -22,6 +23,30 @@ for (const kind of await databaseKinds()) {
       assert.equal(res.statusCode, 400);
       assert.deepEqual(res.json(), { detail: 'Incorrect password' });
       await login(ctx.app, user.username, user.password);
+    });
+
+    test('wrong current passwords raise the lockout delay of the account, audited; logins are not affected', async () => {
+      const user = await register(ctx.app);
+      const pair = await login(ctx.app, user.username, user.password);
+      for (let i = 0; i < 5; i++) {
+        const res = await update(pair.access_token, { current_password: `wrong-password-${i}`, new_password: 'brand-new-pass' });
+        assert.equal(res.statusCode, 400);
+      }
+      const locked = await update(pair.access_token, { current_password: user.password, new_password: 'brand-new-pass' });
+      assert.equal(locked.statusCode, 429, 'even the right password waits');
+      assert.equal(locked.headers['retry-after'], '60');
+      assert.deepEqual(locked.json(), { detail: 'Too many incorrect passwords; try again later' });
+      await login(ctx.app, user.username, user.password);
+      ctx.clock.advance(61_000);
+      const res = await update(pair.access_token, { current_password: user.password, new_password: 'brand-new-pass' });
+      assert.equal(res.statusCode, 200);
+      const events = (await ctx.database.handle.db.execute(
+        sql`select type, count(*)::int as n from audit_events where user_id = ${user.id} and type like 'password%' group by type order by type`,
+      )) as unknown as { rows: { type: string; n: number }[] };
+      assert.deepEqual(events.rows, [
+        { type: 'password_change_failed', n: 5 },
+        { type: 'password_changed', n: 1 },
+      ]);
     });
 
     test('success: new password works, old does not, earlier refresh tokens are revoked', async () => {
