@@ -190,6 +190,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/user/token', scopes: {} } } },
+          IntrospectionBasic: { type: 'http', scheme: 'basic', description: 'Any client id, INTROSPECTION_SECRET as the password' },
+          IntrospectionBearer: { type: 'http', scheme: 'bearer', description: 'INTROSPECTION_SECRET as the bearer token' },
         },
       },
     },

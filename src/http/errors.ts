@@ -11,6 +11,11 @@ declare module 'fastify' {
      * @see RFC 6749 §5.2
      */
     oauthErrors?: boolean;
+    /**
+     * A body that fails validation is RFC 6749 §5.2's `400 invalid_request`, not FastAPI's 422. For the
+     * endpoints only RFCs define; the seed's token endpoints keep the 422 their clients know.
+     */
+    invalidBodyIs400?: boolean;
   }
 }
 
@@ -90,7 +95,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (error instanceof InvalidInputError) return sendValidation(reply, error.errors);
     if (error.validation) {
       const context = error.validationContext ?? 'body';
-      return sendValidation(reply, error.validation.map((e) => toFieldError(context, e)));
+      const errors = error.validation.map((e) => toFieldError(context, e));
+      if (request.routeOptions.config.invalidBodyIs400) {
+        const detail = errors.map((e) => `${e.loc.join('.')}: ${e.msg}`).join('; ');
+        return reply.code(400).send({ detail, error: 'invalid_request' });
+      }
+      return sendValidation(reply, errors);
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

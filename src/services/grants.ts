@@ -3,6 +3,7 @@ import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import { startSession } from './sessions.js';
 import { issueTokens, refreshTokens, type TokenPair } from './tokens.js';
+import { passwordWeakness, type PasswordWeakness } from './passwords-policy.js';
 import { authenticate } from './users.js';
 
 export interface TokenRequest {
@@ -19,12 +20,22 @@ function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K
   }
 }
 
+/** A password grant's reply: `weak_password` when the password breaks today's rules (see `passwordWeakness`). */
+export type LoginTokens = TokenPair & { weak_password?: PasswordWeakness };
+
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
-export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<TokenPair> {
+export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<LoginTokens> {
   const user = await authenticate(deps, login, password, client);
+  const weakness = passwordWeakness(deps, password, user);
   const session = await startSession(deps, user.id, client);
-  await recordSecurityEvent(deps, { type: 'login_succeeded', userId: user.id, client, details: { sessionId: session.id } });
-  return issueTokens(deps, user, session);
+  await recordSecurityEvent(deps, {
+    type: 'login_succeeded',
+    userId: user.id,
+    client,
+    details: { sessionId: session.id, ...(weakness && { weakPassword: weakness.type }) },
+  });
+  const tokens = await issueTokens(deps, user, session);
+  return weakness ? { ...tokens, weak_password: weakness } : tokens;
 }
 
 /**
@@ -32,7 +43,7 @@ export async function loginWithPassword(deps: ServiceDeps, login: string, passwo
  * needed it) and then means `password`.
  * @see RFC 6749 §4.3 (password), §6 (refresh_token), §5.2 (unsupported_grant_type)
  */
-export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, client: ClientInfo): Promise<TokenPair> {
+export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, client: ClientInfo): Promise<LoginTokens> {
   // An empty field counts as absent, as FastAPI reads forms: its clients often send `grant_type=`.
   switch (request.grant_type || 'password') {
     case 'password':

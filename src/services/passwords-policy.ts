@@ -22,7 +22,7 @@ function brokenRule(
   deps: Pick<ServiceDeps, 'passwordPolicy'>,
   password: string,
   owner: { username: string; email: string },
-): Omit<FieldError, 'loc'> | undefined {
+): PasswordWeakness | undefined {
   const { minLength, blocklist } = deps.passwordPolicy;
   const length = characters(password);
   if (length < minLength) {
@@ -42,6 +42,23 @@ function brokenRule(
     return { msg: 'Password is too common: it appears in lists of breached passwords; choose another', type: 'password_breached' };
   }
   return undefined;
+}
+
+export type PasswordWeakness = Omit<FieldError, 'loc'>;
+
+/**
+ * The rule a password just used to log in breaks, if any: set before a rule was added or tightened (the
+ * Python service had none), or put on the blocklist since. Login goes on; the client is told, so it can
+ * ask for a new password. A password over the length ceiling is long, not weak.
+ * @see OWASP ASVS 4.0.3 §2.1.7
+ */
+export function passwordWeakness(
+  deps: Pick<ServiceDeps, 'passwordPolicy'>,
+  password: string,
+  owner: { username: string; email: string },
+): PasswordWeakness | undefined {
+  const broken = brokenRule(deps, normalisePassword(password), owner);
+  return broken?.type === 'password_too_long' ? undefined : broken;
 }
 
 /**

@@ -25,7 +25,7 @@ export async function register(app: FastifyInstance, username = uniqueName(), pa
 export async function login(app: FastifyInstance, username: string, password: string) {
   const res = await app.inject({ method: 'POST', url: '/user/token', ...form({ username, password }) });
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
-  return res.json() as { access_token: string; refresh_token: string; expires_in: number; token_type: string };
+  return res.json() as { access_token: string; refresh_token: string; expires_in: number; token_type: string; weak_password?: unknown };
 }
 
 export function bearer(token: string): Record<string, string> {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import bcrypt from 'bcrypt';
 import { sql } from 'drizzle-orm';
 import type { LightMyRequestResponse } from 'fastify';
-import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
 
@@ -154,6 +157,29 @@ for (const kind of await databaseKinds()) {
       const body = form({ current_password: user.password, new_password: 'Mg8-vy-Tq-z' });
       const res = await ctx.app.inject({ method: 'PUT', url: '/user/update_password', payload: body.payload, headers: { ...body.headers, ...bearer(access_token) } });
       assertRefused(res, 'new_password', 'password_too_short', /at least 12 characters/);
+    });
+
+    test('a login with a password that breaks today’s rules succeeds and says which rule (ASVS 2.1.7); others say nothing', async (t) => {
+      const ctx = await buildTestApp(kind);
+      t.after(() => ctx.close());
+      const legacy = uniqueName('legacy');
+      const hash = await bcrypt.hash('password123', 4);
+      await ctx.database.handle.db.execute(sql`insert into users (username, email, hash_password) values (${legacy}, ${`${legacy}@example.com`}, ${hash})`);
+      const weak = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: legacy, password: 'password123' }) });
+      assert.equal(weak.statusCode, 200);
+      assert.deepEqual(weak.json().weak_password, {
+        msg: 'Password is too common: it appears in lists of breached passwords; choose another',
+        type: 'password_breached',
+      });
+      const audited = await query<{ weak: string }>(ctx, sql`select details->>'weakPassword' as weak from audit_events where type = 'login_succeeded' and details->>'weakPassword' is not null`);
+      assert.deepEqual(audited, [{ weak: 'password_breached' }]);
+
+      const user = await register(ctx.app);
+      assert.equal('weak_password' in (await login(ctx.app, user.username, user.password)), false);
+      const stricter = await buildApp({ config: loadConfig({ BCRYPT_ROUNDS: '4', RATE_LIMIT_ENABLED: 'false', PASSWORD_MIN_LENGTH: '20' }), db: ctx.database.handle.db, secretKey: TEST_SECRET_KEY, clock: ctx.clock });
+      t.after(() => stricter.close());
+      const short = await login(stricter, user.username, user.password);
+      assert.deepEqual(short.weak_password, { msg: 'Password must be at least 20 characters', type: 'password_too_short' });
     });
 
     test('with PASSWORD_HASH=argon2id, 64 characters of any script are accepted whatever their UTF-8 length', async (t) => {

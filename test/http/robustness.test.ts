@@ -112,6 +112,8 @@ for (const kind of await databaseKinds()) {
       const spec = (await ctx.app.inject({ url: '/openapi.json' })).json();
       assert.match(spec.openapi, /^3\./);
       assert.deepEqual(spec.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl, '/user/token');
+      assert.deepEqual(spec.paths['/oauth/introspect'].post.security, [{ IntrospectionBasic: [] }, { IntrospectionBearer: [] }]);
+      assert.equal(spec.components.securitySchemes.IntrospectionBasic.scheme, 'basic');
       const expected = {
         '/': ['get'],
         '/healthz': ['get'],

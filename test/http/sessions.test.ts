@@ -181,6 +181,12 @@ for (const kind of await databaseKinds()) {
       const missing = await ctx.app.inject({ method: 'POST', url: '/oauth/revoke', ...form({}) });
       assert.equal(missing.statusCode, 400);
       assert.equal(missing.json().error, 'invalid_request');
+      for (const payload of [{ token: 42 }, { token: 'x'.repeat(4097) }, { token: 'x', token_type_hint: ['a'] }]) {
+        const malformed = await ctx.app.inject({ method: 'POST', url: '/oauth/revoke', payload });
+        assert.equal(malformed.statusCode, 400, JSON.stringify(payload).slice(0, 40));
+        assert.equal(malformed.json().error, 'invalid_request');
+        assert.match(malformed.json().detail, /^body\.(token|token_type_hint): /);
+      }
     });
 
     test('RFC 7662 introspect: needs the secret; describes live tokens; anything else is inactive', async () => {
@@ -215,9 +221,27 @@ for (const kind of await databaseKinds()) {
       assert.equal(viaBearer.json().sid, body.sid);
 
       for (const token of ['garbage', `${pair.access_token}x`]) assert.deepEqual((await introspect(token)).json(), { active: false });
+      const malformed = await ctx.app.inject({ method: 'POST', url: '/oauth/introspect', payload: { token: 42 }, headers: { authorization: basic } });
+      assert.equal(malformed.statusCode, 400);
+      assert.deepEqual(malformed.json(), { detail: 'body.token: Input should be a valid string', error: 'invalid_request' });
       await ctx.app.inject({ method: 'POST', url: '/user/logout', headers: bearer(pair.access_token) });
       assert.deepEqual((await introspect(pair.access_token)).json(), { active: false });
       assert.deepEqual((await introspect(pair.refresh_token)).json(), { active: false });
+    });
+  });
+
+  describe(`a refresh token's own lifetime on ${kind}`, () => {
+    test('REFRESH_TOKEN_EXPIRE_DAYS=1: a token unused for a day is refused before the session’s idle limit', async (t) => {
+      const ctx = await buildTestApp(kind, { REFRESH_TOKEN_EXPIRE_DAYS: '1' });
+      t.after(() => ctx.close());
+      const refresh = (token: string) => ctx.app.inject({ method: 'POST', url: '/user/token/refresh', ...form({ refresh_token: token }) });
+      const user = await register(ctx.app);
+      const first = await login(ctx.app, user.username, user.password);
+      ctx.clock.advance(23 * 3600 * 1000);
+      const second = await refresh(first.refresh_token);
+      assert.equal(second.statusCode, 200, 'within its day');
+      ctx.clock.advance(25 * 3600 * 1000);
+      assert.equal((await refresh(second.json().refresh_token)).statusCode, 401, 'a day has passed, the 72 h idle limit has not');
     });
   });
 

@@ -18,7 +18,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ introspectionSecret: strin
       body: TokenParam,
       response: { 200: Type.Object({}, { description: 'Always, for a well-formed request' }), 400: OAuthErrorBody },
     },
-    config: { oauthErrors: true },
+    config: { oauthErrors: true, invalidBodyIs400: true },
     handler: async (request) => {
       if (!request.body.token) throw new DomainError('MISSING_TOKEN');
       await revokeToken(app.deps, request.body.token, clientInfo(request));
@@ -30,11 +30,12 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ introspectionSecret: strin
     schema: {
       summary: 'Introspect a token (RFC 7662); authenticate with INTROSPECTION_SECRET (Basic or Bearer)',
       tags: ['oauth'],
+      security: [{ IntrospectionBasic: [] }, { IntrospectionBearer: [] }],
       consumes: FORM_OR_JSON,
       body: TokenParam,
       response: { 200: IntrospectionResponse, 400: OAuthErrorBody, 401: OAuthErrorBody },
     },
-    config: { oauthErrors: true },
+    config: { oauthErrors: true, invalidBodyIs400: true },
     // Client authentication first: strangers learn nothing, not even how their body would be judged.
     onRequest: async (request) => assertIntrospectionClient(options.introspectionSecret, request.headers.authorization),
     handler: async (request, reply) => {

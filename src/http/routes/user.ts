@@ -4,7 +4,7 @@ import { refreshTokens } from '../../services/tokens.js';
 import { changePassword, registerUser, toPublicUser } from '../../services/users.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, OAuthErrorBody, ValidationErrorBody } from '../schemas/common.js';
-import { PublicUser, RefreshBody, RegisterBody, TokenBody, TokenResponse, UpdatePasswordBody } from '../schemas/user.js';
+import { LoginTokenResponse, PublicUser, RefreshBody, RegisterBody, TokenBody, TokenResponse, UpdatePasswordBody } from '../schemas/user.js';
 
 const FORM_OR_JSON = ['application/x-www-form-urlencoded', 'application/json'];
 export const BEARER_AUTH = [{ OAuth2PasswordBearer: [] }];
@@ -29,7 +29,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['user'],
       consumes: FORM_OR_JSON,
       body: TokenBody,
-      response: { 200: TokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 422: ValidationErrorBody, 429: Detail, 503: Detail },
+      response: { 200: LoginTokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 422: ValidationErrorBody, 429: Detail, 503: Detail },
     },
     config: { oauthErrors: true },
     onRequest: app.throttles.loginPerIp,

@@ -29,4 +29,18 @@ export const TokenResponse = Type.Object({
   refresh_token: Type.String({ description: 'Opaque, single use: each refresh returns a new one' }),
 });
 
+export const LoginTokenResponse = Type.Object({
+  ...TokenResponse.properties,
+  weak_password: Type.Optional(
+    Type.Object(
+      { msg: Type.String(), type: Type.String({ examples: ['password_breached'] }) },
+      {
+        description:
+          'Only when the password just used breaks the current rules (e.g. it has become a known breached password, ' +
+          'or is shorter than PASSWORD_MIN_LENGTH): the login succeeded; ask the user for a new password.',
+      },
+    ),
+  ),
+});
+
 export const UpdatePasswordBody = Type.Object({ current_password: PresentedSecret, new_password: NewPassword });
