@@ -36,20 +36,27 @@ describe('HTTP hardening', () => {
     assert.equal(poisoned.statusCode, 400);
   });
 
-  test('a client that sends its headers too slowly is cut off (REQUEST_TIMEOUT_SECONDS)', async (t) => {
+  test('a client that sends its headers or its body too slowly is cut off (REQUEST_TIMEOUT_SECONDS)', async (t) => {
     const ctx = await buildTestApp('pglite', { REQUEST_TIMEOUT_SECONDS: '1' });
     t.after(() => ctx.close());
     await ctx.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = ctx.app.server.address() as { port: number };
+    /** Sends `start` and then nothing; resolves with what the server answered once it closed the connection. */
+    const stall = (start: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(start));
+        let data = '';
+        socket.on('data', (chunk) => (data += chunk));
+        socket.on('close', () => resolve(data));
+      });
     const started = Date.now();
-    const reply = await new Promise<string>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write('POST /user/token HTTP/1.1\r\nHost: x\r\n'));
-      let data = '';
-      socket.on('data', (chunk) => (data += chunk));
-      socket.on('close', () => resolve(data));
-    });
-    assert.ok(Date.now() - started < 10_000, 'connection closed by the server');
-    assert.match(reply, /^HTTP\/1\.1 408|^$/);
+    const [headers, body] = await Promise.all([
+      stall('POST /user/token HTTP/1.1\r\nHost: x\r\n'),
+      stall('POST /user/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=a'),
+    ]);
+    assert.ok(Date.now() - started < 10_000, 'connections closed by the server');
+    assert.match(headers, /^HTTP\/1\.1 408|^$/);
+    assert.match(body, /^HTTP\/1\.1 408|^$/);
   });
 
   test('pruning removes audit events past retention and stale failure counters, nothing newer', async (t) => {
