@@ -15,6 +15,9 @@ export interface PasswordPolicy {
   blocklist: PasswordBlocklist;
 }
 
+/** A rule a password breaks, in the words of its 422. */
+export type PasswordWeakness = Omit<FieldError, 'loc'>;
+
 const characters = (text: string) => [...text].length;
 
 /** The first rule `password` (already NFKC) breaks, or undefined. */
@@ -43,8 +46,6 @@ function brokenRule(
   }
   return undefined;
 }
-
-export type PasswordWeakness = Omit<FieldError, 'loc'>;
 
 /**
  * The rule a password just used to log in breaks, if any: set before a rule was added or tightened (the
