@@ -14,6 +14,7 @@ import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js
 import type { Database } from './db/client.js';
 import { registerErrorHandling } from './http/errors.js';
 import { AccessLog } from './http/access-log.js';
+import { registerLoadShedding } from './http/plugins/load-shedding.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { helmetHeaders, registerSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
@@ -146,10 +147,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // BODY_LIMIT_BYTES still caps everything else.
   const formBodyLimit = Math.min(FORM_BODY_LIMIT_BYTES, config.bodyLimitBytes);
   app.addHook('onRoute', (route) => {
-    if (route.schema?.body === undefined) return;
-    route.bodyLimit ??= formBodyLimit;
-    // Any route with a body may refuse it before its handler runs: documented once, here.
-    route.schema.response = { ...BODY_REFUSALS, ...(route.schema.response as object | undefined) };
+    if (route.schema === undefined || route.schema.hide) return;
+    // Refusals that happen before any handler runs, documented once, here: a route with a body may refuse
+    // it, and any route but the exempt ones may be shed when the service is overloaded.
+    const refusals = route.config?.exemptFromLoadShedding ? {} : { 503: Detail };
+    if (route.schema.body !== undefined) {
+      route.bodyLimit ??= formBodyLimit;
+      Object.assign(refusals, BODY_REFUSALS);
+    }
+    route.schema.response = { ...refusals, ...(route.schema.response as object | undefined) };
   });
   const { onRoute } = options;
   if (onRoute) {
@@ -166,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'DELETE'], maxAge: 600 });
   }
   await registerMetrics(app);
+  await registerLoadShedding(app, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, onShed: (reason) => app.metrics.loadShed.inc({ reason }) });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, app) : undefined;
   if (redis) app.addHook('onClose', async () => void redis.disconnect());
   let lastWarning = -Infinity;

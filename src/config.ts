@@ -50,6 +50,7 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated allowed origins; empty disables CORS' }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
   REQUEST_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 30 }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   WEB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   PASSWORD_HASH: Type.Union([Type.Literal('bcrypt'), Type.Literal('argon2id')], { default: 'bcrypt' }),
   ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 1048576, default: 19456 }),
@@ -124,6 +125,8 @@ export interface Config {
   readonly corsOrigins: string[];
   readonly auditRetentionDays: number;
   readonly requestTimeoutSeconds: number;
+  /** Mean event-loop delay past which new requests are shed with 503 (http/plugins/load-shedding.ts); 0 turns it off. */
+  readonly maxEventLoopDelayMs: number;
   /** Worker processes (node:cluster); more than one needs PostgreSQL. */
   readonly webConcurrency: number;
   /**
@@ -226,6 +229,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     corsOrigins: list(value.CORS_ORIGINS),
     auditRetentionDays: value.AUDIT_RETENTION_DAYS,
     requestTimeoutSeconds: value.REQUEST_TIMEOUT_SECONDS,
+    maxEventLoopDelayMs: value.MAX_EVENT_LOOP_DELAY_MS,
     webConcurrency: value.WEB_CONCURRENCY,
     passwordHashing: {
       algorithm: value.PASSWORD_HASH,

@@ -25,7 +25,8 @@ export async function buildTestApp(
   options: Pick<AppOptions, 'logger'> = {},
 ): Promise<TestApp & { close(): Promise<void> }> {
   // Rate limits are off unless a test turns them on: most suites send many requests from one address.
-  const config = loadConfig({ BCRYPT_ROUNDS: '4', RATE_LIMIT_ENABLED: 'false', ...env });
+  // So is load shedding: another suite's embedded database blocking the event loop must not shed this one's requests.
+  const config = loadConfig({ BCRYPT_ROUNDS: '4', RATE_LIMIT_ENABLED: 'false', MAX_EVENT_LOOP_DELAY_MS: '0', ...env });
   const database = await createTestDatabase(kind);
   await migrate(database.handle);
   const clock = new FakeClock(Date.now());

@@ -4,6 +4,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 export interface Metrics {
   registry: Registry;
   rateLimitStoreErrors: Counter;
+  loadShed: Counter<'reason'>;
 }
 
 declare module 'fastify' {
@@ -31,7 +32,13 @@ export async function registerMetrics(app: FastifyInstance): Promise<void> {
     help: 'Rate-limit checks let through because the shared store (Redis) failed',
     registers: [registry],
   });
-  app.decorate('metrics', { registry, rateLimitStoreErrors });
+  const loadShed = new Counter({
+    name: 'load_shed_total',
+    help: 'Requests refused with 503 because the service was overloaded, by what was over its limit',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  app.decorate('metrics', { registry, rateLimitStoreErrors, loadShed });
 
   // A callback hook, not an async one: it runs on every response, and needs no promise.
   app.addHook('onResponse', (request, reply, done) => {
@@ -41,7 +48,7 @@ export async function registerMetrics(app: FastifyInstance): Promise<void> {
     done();
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { hide: true }, config: { exemptFromLoadShedding: true } }, async (_request, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });

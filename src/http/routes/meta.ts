@@ -20,6 +20,7 @@ export const metaRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async 
 
   app.get('/healthz', {
     schema: { summary: 'Liveness: the process is up', tags: ['meta'], response: { 200: Status } },
+    config: { exemptFromLoadShedding: true },
     handler: async () => ({ status: 'ok' as const }),
   });
 
