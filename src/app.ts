@@ -106,9 +106,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Slow clients (slowloris) cannot hold a connection open: the whole request must arrive in time.
     requestTimeout: config.requestTimeoutSeconds * 1000,
     connectionTimeout: config.requestTimeoutSeconds * 1000,
-    // The router refuses malformed or over-long path parameters before any hook runs; without this its
-    // own body would name Fastify and echo the path.
-    // No hook runs either, so the security headers are set here too.
+    // The router refuses malformed or over-long path parameters before any hook runs: without this its
+    // own body would name Fastify and echo the path, and the security headers would be missing.
     frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       return (reply as FastifyReply)
@@ -175,17 +174,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerLoadShedding(app, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, onShed: (reason) => app.metrics.loadShed.inc({ reason }) });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, app) : undefined;
   if (redis) app.addHook('onClose', async () => void redis.disconnect());
-  let lastWarning = -Infinity;
-  let unreported = 0;
-  await registerThrottling(app, config, redis, (error) => {
-    app.metrics.rateLimitStoreErrors.inc();
-    // Every request fails while Redis is down: a line a minute shows the outage without flooding the log.
-    unreported++;
-    if (clock.now().getTime() - lastWarning < 60_000) return;
-    lastWarning = clock.now().getTime();
-    app.log.warn({ err: error, requests: unreported }, 'rate-limit store unavailable: requests let through');
-    unreported = 0;
-  });
+  await registerThrottling(app, config, redis, clock);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

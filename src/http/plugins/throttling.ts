@@ -2,6 +2,7 @@ import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor }
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
 
@@ -46,6 +47,24 @@ function observedRedisStore(redis: Redis, prefix: string, onError: (error: Error
   } as unknown as FastifyRateLimitStoreCtor;
 }
 
+/**
+ * Counts every failed store call and logs a line a minute with how many requests it let through: while
+ * Redis is down every request fails, and a line each would flood the log.
+ */
+function storeErrorReporter(app: FastifyInstance, clock: Clock): (error: Error) => void {
+  let lastWarning = -Infinity;
+  let unreported = 0;
+  return (error) => {
+    app.metrics.rateLimitStoreErrors.inc();
+    unreported++;
+    const now = clock.now().getTime();
+    if (now - lastWarning < 60_000) return;
+    lastWarning = now;
+    app.log.warn({ err: error, requests: unreported }, 'rate-limit store unavailable: requests let through');
+    unreported = 0;
+  };
+}
+
 const noop: Hook = async () => {};
 
 /**
@@ -57,7 +76,7 @@ export async function registerThrottling(
   app: FastifyInstance,
   config: Config,
   redis: Redis | undefined,
-  onStoreError: (error: Error) => void,
+  clock: Clock,
 ): Promise<void> {
   const limits = config.rateLimits;
   if (!limits.enabled) {
@@ -68,7 +87,7 @@ export async function registerThrottling(
   await app.register(rateLimit, {
     global: false,
     skipOnError: true,
-    ...(redis ? { store: observedRedisStore(redis, config.redisPrefix, onStoreError) } : {}),
+    ...(redis ? { store: observedRedisStore(redis, config.redisPrefix, storeErrorReporter(app, clock)) } : {}),
   });
 
   const limiter = (scope: string, max: number, key: (request: FastifyRequest) => string | undefined): Hook => {
