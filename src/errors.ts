@@ -14,7 +14,7 @@ export const ERROR_MESSAGES = {
   INVALID_CLIENT: 'Invalid client credentials',
   INTROSPECTION_DISABLED: 'Introspection is disabled: set INTROSPECTION_SECRET to enable it',
   MISSING_TOKEN: 'The token parameter is required',
-  TOO_MANY_LOGIN_ATTEMPTS: 'Too many failed login attempts; try again later',
+  TOO_MANY_LOGIN_ATTEMPTS: 'Too many login attempts; try again later',
   TOO_MANY_PASSWORD_ATTEMPTS: 'Too many incorrect passwords; try again later',
   RATE_LIMITED: 'Too many requests; try again later',
   SERVICE_BUSY: 'The service is busy; try again shortly',

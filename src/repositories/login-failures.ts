@@ -1,4 +1,4 @@
-import { eq, lt, sql } from 'drizzle-orm';
+import { eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { loginFailures } from '../db/schema.js';
 
@@ -9,27 +9,51 @@ export async function findLoginFailures(db: Database, key: string): Promise<Logi
   return row;
 }
 
-/**
- * Counts one more consecutive failure, atomically (concurrent guesses cannot under-count). A count whose
- * last failure is older than `resetBefore` starts again at 1. Returns the new count.
- */
-export async function incrementLoginFailures(db: Database, key: string, now: Date, resetBefore: Date): Promise<number> {
-  const [row] = await db
-    .insert(loginFailures)
-    .values({ key, failures: 1, lastFailureAt: now })
-    .onConflictDoUpdate({
-      target: loginFailures.key,
-      set: {
-        failures: sql`case when ${loginFailures.lastFailureAt} < ${resetBefore.toISOString()}::timestamptz then 1 else ${loginFailures.failures} + 1 end`,
-        lastFailureAt: now,
-      },
-    })
-    .returning({ failures: loginFailures.failures });
-  return row!.failures;
+/** When the count starts again, and how the delay grows with it (services/lockout.ts). */
+export interface AttemptRules {
+  resetBefore: Date;
+  threshold: number;
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
 }
 
-export async function setLockedUntil(db: Database, key: string, until: Date): Promise<void> {
-  await db.update(loginFailures).set({ lockedUntil: until }).where(eq(loginFailures.key, key));
+/**
+ * Counts one more attempt as failed, in one atomic statement, unless a delay is running. A count whose
+ * last failure is older than `resetBefore` starts again at 1. From `threshold` attempts on, the delay
+ * (base, doubling, capped) is set by the same statement. Returns the new row, or undefined when a delay
+ * was running (nothing was changed).
+ */
+export async function reserveLoginAttempt(
+  db: Database,
+  key: string,
+  now: Date,
+  rules: AttemptRules,
+): Promise<{ failures: number; lockedUntil: Date | null } | undefined> {
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const delayFor = (count: SQL) =>
+    sql`case when ${count} >= ${rules.threshold} then ${at} + least(${rules.baseDelaySeconds}::float8 * power(2, ${count} - ${rules.threshold}), ${rules.maxDelaySeconds}) * interval '1 second' end`;
+  const next = sql`case when ${loginFailures.lastFailureAt} < ${rules.resetBefore.toISOString()}::timestamptz then 1 else ${loginFailures.failures} + 1 end`;
+  const [row] = await db
+    .insert(loginFailures)
+    .values({ key, failures: 1, lastFailureAt: now, lockedUntil: delayFor(sql`1`) })
+    .onConflictDoUpdate({
+      target: loginFailures.key,
+      set: { failures: next, lastFailureAt: now, lockedUntil: delayFor(next) },
+      setWhere: sql`${loginFailures.lockedUntil} is null or ${loginFailures.lockedUntil} <= ${at}`,
+    })
+    .returning({ failures: loginFailures.failures, lockedUntil: loginFailures.lockedUntil });
+  return row;
+}
+
+/**
+ * Takes back one reserved attempt. If it had set the delay, no other attempt can have begun since, and the
+ * delay goes with it; otherwise a delay set by a later attempt, still under way, stays.
+ */
+export async function releaseLoginAttempt(db: Database, key: string, setTheDelay: boolean): Promise<void> {
+  await db
+    .update(loginFailures)
+    .set({ failures: sql`greatest(${loginFailures.failures} - 1, 0)`, ...(setTheDelay ? { lockedUntil: null } : {}) })
+    .where(eq(loginFailures.key, key));
 }
 
 export async function clearLoginFailures(db: Database, key: string): Promise<void> {

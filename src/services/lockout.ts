@@ -1,6 +1,6 @@
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
-import { clearLoginFailures, findLoginFailures, incrementLoginFailures, setLockedUntil } from '../repositories/login-failures.js';
+import { clearLoginFailures, findLoginFailures, releaseLoginAttempt, reserveLoginAttempt } from '../repositories/login-failures.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
@@ -31,35 +31,55 @@ export function passwordChangeLockoutKey(user: UserRow): string {
   return `password-change:${user.id}`;
 }
 
+/** An attempt under way on one lockout key, already counted as failed. */
+export interface Attempt {
+  readonly key: string;
+  readonly failures: number;
+  /** The delay this attempt's failure brings, set when it began; null below the threshold. */
+  readonly lockedUntil: Date | null;
+}
+
+type LockedOutCode = 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_PASSWORD_ATTEMPTS';
+
 /**
- * While a delay runs, every attempt is refused before the password is even looked at, so the answer is
- * the same for a right and a wrong password. There is no permanent lock (it would let anyone lock anyone
- * out): with the defaults an attacker gets 44 guesses per login name per 12 hours, 88 for an account's
- * username and e-mail together, under NIST's ceiling of 100.
+ * Starts a password check on `key`. While a delay runs the attempt is refused before the password is even
+ * looked at, and not counted, so the answer is the same for a right and a wrong password. Otherwise it is
+ * counted as failed before the password is checked, and the delay its failure would bring is set by the
+ * same statement: concurrent guesses cannot all slip in before the first of them fails (20 at once got
+ * 20 checks when the failure was counted after the check). `attemptSucceeded` clears the count;
+ * `attemptAbandoned` takes back one that was never decided. There is no permanent lock (it would let
+ * anyone lock anyone out): with the defaults an attacker gets 44 guesses per login name per 12 hours, 88
+ * for an account's username and e-mail together, under NIST's ceiling of 100.
  * @see NIST SP 800-63B §5.2.2; Keycloak brute-force detection
  */
-export async function assertNotLockedOut(
-  deps: ServiceDeps,
-  key: string,
-  code: 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_PASSWORD_ATTEMPTS' = 'TOO_MANY_LOGIN_ATTEMPTS',
-): Promise<void> {
-  const row = await findLoginFailures(deps.db, key);
-  const now = deps.clock.now().getTime();
-  if (row?.lockedUntil && row.lockedUntil.getTime() > now) {
-    throw new DomainError(code, { retryAfterSeconds: Math.ceil((row.lockedUntil.getTime() - now) / 1000) });
-  }
-}
-
-export async function recordLoginFailure(deps: ServiceDeps, key: string, userId: number | undefined, client: ClientInfo): Promise<void> {
+export async function beginAttempt(deps: ServiceDeps, key: string, code: LockedOutCode = 'TOO_MANY_LOGIN_ATTEMPTS'): Promise<Attempt> {
   const policy = deps.lockoutPolicy;
   const now = deps.clock.now();
-  const failures = await incrementLoginFailures(deps.db, key, now, new Date(now.getTime() - policy.resetAfterSeconds * 1000));
-  if (failures < policy.threshold) return;
-  const delay = Math.min(policy.baseDelaySeconds * 2 ** (failures - policy.threshold), policy.maxDelaySeconds);
-  await setLockedUntil(deps.db, key, new Date(now.getTime() + delay * 1000));
-  await recordSecurityEvent(deps, { type: 'login_locked', userId: userId ?? null, client, details: { failures, delaySeconds: delay } });
+  const reserved = await reserveLoginAttempt(deps.db, key, now, {
+    resetBefore: new Date(now.getTime() - policy.resetAfterSeconds * 1000),
+    threshold: policy.threshold,
+    baseDelaySeconds: policy.baseDelaySeconds,
+    maxDelaySeconds: policy.maxDelaySeconds,
+  });
+  if (reserved === undefined) {
+    const lockedUntil = (await findLoginFailures(deps.db, key))?.lockedUntil?.getTime() ?? now.getTime();
+    throw new DomainError(code, { retryAfterSeconds: Math.max(1, Math.ceil((lockedUntil - now.getTime()) / 1000)) });
+  }
+  return { key, ...reserved };
 }
 
-export async function clearLoginFailuresFor(deps: ServiceDeps, key: string): Promise<void> {
-  await clearLoginFailures(deps.db, key);
+/** The failure was counted when the attempt began; what is left is to report the delay it brought. */
+export async function attemptFailed(deps: ServiceDeps, attempt: Attempt, userId: number | undefined, client: ClientInfo): Promise<void> {
+  if (attempt.lockedUntil === null) return;
+  const delaySeconds = Math.round((attempt.lockedUntil.getTime() - deps.clock.now().getTime()) / 1000);
+  await recordSecurityEvent(deps, { type: 'login_locked', userId: userId ?? null, client, details: { failures: attempt.failures, delaySeconds } });
+}
+
+export async function attemptSucceeded(deps: ServiceDeps, attempt: Attempt): Promise<void> {
+  await clearLoginFailures(deps.db, attempt.key);
+}
+
+/** An attempt that ended without a verdict (the hash queue was full, say) is not a failure: taken back. */
+export async function attemptAbandoned(deps: ServiceDeps, attempt: Attempt): Promise<void> {
+  await releaseLoginAttempt(deps.db, attempt.key, attempt.lockedUntil !== null);
 }

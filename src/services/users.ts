@@ -3,7 +3,15 @@ import { DomainError } from '../errors.js';
 import { findUserByLogin, insertUser, updatePasswordHash } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
-import { assertNotLockedOut, clearLoginFailuresFor, loginLockoutKey, passwordChangeLockoutKey, recordLoginFailure } from './lockout.js';
+import {
+  attemptAbandoned,
+  attemptFailed,
+  attemptSucceeded,
+  beginAttempt,
+  loginLockoutKey,
+  passwordChangeLockoutKey,
+  type Attempt,
+} from './lockout.js';
 import { endAllSessions } from './sessions.js';
 import { assertAcceptablePassword } from './passwords-policy.js';
 import { upgradePasswordHash } from './password-rehash.js';
@@ -37,19 +45,31 @@ export async function registerUser(
  * passwords are indistinguishable, in body and in time.
  */
 export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
-  const key = loginLockoutKey(login);
-  await assertNotLockedOut(deps, key);
-  const user = await findUserByLogin(deps.db, login);
-  // An unknown user is checked against a dummy hash: "no such user" takes as long as "wrong password".
-  const { match, rehash } = user === undefined ? await deps.hasher.checkNobody(password) : await deps.hasher.check(password, user.hashPassword);
+  const attempt = await beginAttempt(deps, loginLockoutKey(login));
+  const { user, match, rehash } = await decided(deps, attempt, async () => {
+    const user = await findUserByLogin(deps.db, login);
+    // An unknown user is checked against a dummy hash: "no such user" takes as long as "wrong password".
+    const verification = user === undefined ? await deps.hasher.checkNobody(password) : await deps.hasher.check(password, user.hashPassword);
+    return { user, ...verification };
+  });
   if (user === undefined || !match || !user.isActive) {
     await recordSecurityEvent(deps, { type: 'login_failed', userId: user?.id ?? null, client, details: { login: login.slice(0, 254) } });
-    await recordLoginFailure(deps, key, user?.id, client);
+    await attemptFailed(deps, attempt, user?.id, client);
     throw new DomainError('INVALID_CREDENTIALS');
   }
-  await clearLoginFailuresFor(deps, key);
+  await attemptSucceeded(deps, attempt);
   if (rehash) await upgradePasswordHash(deps, user, password);
   return user;
+}
+
+/** Runs a password check; if it ends without a verdict (an error, e.g. the hash queue is full), the attempt is taken back. */
+async function decided<T>(deps: ServiceDeps, attempt: Attempt, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    await attemptAbandoned(deps, attempt);
+    throw error;
+  }
 }
 
 /**
@@ -64,14 +84,13 @@ export async function changePassword(
   input: { currentPassword: string; newPassword: string },
   client: ClientInfo,
 ): Promise<void> {
-  const key = passwordChangeLockoutKey(user);
-  await assertNotLockedOut(deps, key, 'TOO_MANY_PASSWORD_ATTEMPTS');
-  if (!(await deps.hasher.verify(input.currentPassword, user.hashPassword))) {
+  const attempt = await beginAttempt(deps, passwordChangeLockoutKey(user), 'TOO_MANY_PASSWORD_ATTEMPTS');
+  if (!(await decided(deps, attempt, () => deps.hasher.verify(input.currentPassword, user.hashPassword)))) {
     await recordSecurityEvent(deps, { type: 'password_change_failed', userId: user.id, client });
-    await recordLoginFailure(deps, key, user.id, client);
+    await attemptFailed(deps, attempt, user.id, client);
     throw new DomainError('INCORRECT_PASSWORD');
   }
-  await clearLoginFailuresFor(deps, key);
+  await attemptSucceeded(deps, attempt);
   assertAcceptablePassword(deps, input.newPassword, 'new_password', user);
   const hash = await deps.hasher.hash(input.newPassword);
   const ended = await deps.db.transaction(async (tx) => {

@@ -28,7 +28,7 @@ for (const kind of await databaseKinds()) {
       for (const res of [right, wrong]) {
         assert.equal(res.statusCode, 429);
         assert.equal(res.headers['retry-after'], '60');
-        assert.deepEqual(res.json(), { detail: 'Too many failed login attempts; try again later' });
+        assert.deepEqual(res.json(), { detail: 'Too many login attempts; try again later' });
       }
       ctx.clock.advance(61_000);
       assert.equal((await attempt(user.username, user.password)).statusCode, 200, 'the delay has run out');
@@ -66,6 +66,18 @@ for (const kind of await databaseKinds()) {
         assert.equal((await attempt(email.toUpperCase(), password)).statusCode, expected, 'the e-mail is not locked');
       }
       assert.equal((await attempt(user.username, user.password)).statusCode, 429, 'a success under the e-mail does not unlock the username');
+    });
+
+    test('a burst of concurrent guesses gets no more tries than one at a time', async () => {
+      const user = await register(ctx.app);
+      const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(user.username, `wrong-password-${i}`)));
+      const codes = burst.map((res) => res.statusCode).sort();
+      assert.deepEqual(codes, [...Array(5).fill(401), ...Array(15).fill(429)]);
+      assert.equal((await attempt(user.username, user.password)).statusCode, 429, 'locked once the fifth failed');
+      const rows = (await ctx.database.handle.db.execute(
+        sql`select failures from login_failures where key = ${`login:${user.username.toLowerCase()}`}`,
+      )) as unknown as { rows: { failures: number }[] };
+      assert.deepEqual(rows.rows, [{ failures: 5 }], 'refused attempts are not counted');
     });
 
     test('failures older than 12 hours are forgotten', async () => {

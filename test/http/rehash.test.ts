@@ -184,16 +184,19 @@ for (const kind of await databaseKinds()) {
       return responses.length - busy.length;
     }
 
+    // One account each: concurrent logins under one name are held to the lockout threshold (lockout.test.ts).
+    const legacyUsers = async (hash: string) => Promise.all(Array.from({ length: BURST }, () => insertLegacyUser(ctx, hash)));
+
     test('a burst of logins: some 503 with Retry-After, never a 500; the rest log in; no session or failure for a 503', async () => {
-      const user = await register(ctx.app);
-      const responses = await Promise.all(Array.from({ length: BURST }, () => attempt(ctx.app, user.username, user.password)));
+      const usernames = await legacyUsers(await bcrypt.hash('secret123', 10));
+      const responses = await Promise.all(usernames.map((username) => attempt(ctx.app, username, 'secret123')));
       const succeeded = assertSucceededOrBusy(responses, 200);
 
-      const [sessions] = await rows<{ n: number }>(ctx, sql`select count(*)::int as n from sessions where user_id = ${user.id}`);
+      const [sessions] = await rows<{ n: number }>(ctx, sql`select count(*)::int as n from sessions`);
       assert.equal(sessions!.n, succeeded, 'one session per successful login, none for a 503');
-      const failures = await rows<{ failures: number }>(ctx, sql`select failures from login_failures`);
+      const failures = await rows<{ failures: number }>(ctx, sql`select failures from login_failures where failures > 0`);
       assert.deepEqual(failures, [], 'a 503 is not a failed login: it cannot lock the account');
-      await login(ctx.app, user.username, user.password);
+      for (const username of usernames) await login(ctx.app, username, 'secret123');
     });
 
     test('a burst of registrations: a 503 creates no row', async () => {
@@ -225,14 +228,16 @@ for (const kind of await databaseKinds()) {
       assert.match(await storedHash(ctx, username), /^\$2b\$10\$/);
     });
 
-    test('a burst of logins on an outdated hash: only 200 or 503, never a 500; a quiet login then upgrades it', async () => {
-      const username = await insertLegacyUser(ctx, await bcrypt.hash('secret123', 4));
+    test('a burst of logins on outdated hashes: only 200 or 503, never a 500; a quiet login then upgrades', async () => {
+      const usernames = await legacyUsers(await bcrypt.hash('secret123', 4));
       // Checking a cost-4 hash is quick, so whether this burst overflows depends on timing; the upgrades (at
       // cost 10) are what compete for the queue, and a refused upgrade must not fail its login.
-      const responses = await Promise.all(Array.from({ length: BURST }, () => attempt(ctx.app, username, 'secret123')));
+      const responses = await Promise.all(usernames.map((username) => attempt(ctx.app, username, 'secret123')));
       assertSucceededOrBusy(responses, 200, false);
-      await login(ctx.app, username, 'secret123');
-      assert.match(await storedHash(ctx, username), /^\$2b\$10\$/);
+      for (const username of usernames) {
+        await login(ctx.app, username, 'secret123');
+        assert.match(await storedHash(ctx, username), /^\$2b\$10\$/);
+      }
     });
   });
 }
