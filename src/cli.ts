@@ -15,6 +15,10 @@ import { systemClock } from './clock.js';
 import type { AsymmetricAlgorithm } from './crypto/jwt.js';
 import { listUsableSigningKeys } from './repositories/signing-keys.js';
 import { rotateSigningKey } from './services/signing-keys.js';
+import pino from 'pino';
+import { loggerOptions } from './logging.js';
+import { listSecurityEvents } from './services/audit.js';
+import { clearLockouts } from './services/lockout.js';
 
 const USAGE = `Usage: user-services [command] [options]
 
@@ -26,6 +30,9 @@ Commands:
   routes                     print every route the API serves
   keys rotate                start signing with a new key (asymmetric JWT_ALGORITHM); old tokens keep verifying
   keys list                  print the signing keys: kid, algorithm, created, retired
+  unlock LOGIN               end the lockout of a username or e-mail (and of the account's other name)
+  audit [--user LOGIN] [--type TYPE] [--limit N]
+                             print the newest security events as JSON lines (default 50)
   help                       show this text
 
 Configuration comes from the environment and an optional .env file (see README).`;
@@ -157,6 +164,44 @@ async function manageKeys(args: string[]): Promise<number> {
   }
 }
 
+/** For support: a user locked out (by their own typos or by someone guessing) can be let in at once. */
+async function unlock(args: string[]): Promise<number> {
+  const [login] = args;
+  if (login === undefined) {
+    process.stderr.write('Usage: user-services unlock <username or e-mail>\n');
+    return 2;
+  }
+  const config = configFromProcess();
+  const handle = await openMigratedDatabase(config);
+  try {
+    // The audit event is logged like the server's, on stderr, so stdout keeps only the answer.
+    const { stream, ...options } = loggerOptions(config, pino.destination({ dest: 2, sync: true }));
+    const log = pino(options, stream);
+    const cleared = await clearLockouts({ db: handle.db, clock: systemClock, log }, login);
+    process.stdout.write(`Cleared ${cleared} lockout count${cleared === 1 ? '' : 's'} for ${login}.\n`);
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function printAudit(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { user: { type: 'string' }, type: { type: 'string' }, limit: { type: 'string', default: '50' } } });
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10000) {
+    process.stderr.write('--limit must be a whole number from 1 to 10000\n');
+    return 2;
+  }
+  const handle = await openMigratedDatabase(configFromProcess());
+  try {
+    const events = await listSecurityEvents({ db: handle.db }, { login: values.user, type: values.type, limit });
+    for (const event of events) process.stdout.write(`${JSON.stringify(event)}\n`);
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
 async function runCommand(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
@@ -186,6 +231,10 @@ async function runCommand(argv: string[]): Promise<number> {
       return printRoutes();
     case 'keys':
       return manageKeys(rest);
+    case 'unlock':
+      return unlock(rest);
+    case 'audit':
+      return printAudit(rest);
     case 'help':
     case '--help':
     case '-h':

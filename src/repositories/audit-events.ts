@@ -1,8 +1,9 @@
-import { lt } from 'drizzle-orm';
+import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
 
 export type AuditEventInput = typeof auditEvents.$inferInsert;
+export type AuditEventRow = typeof auditEvents.$inferSelect;
 
 export async function insertAuditEvent(db: Database, event: AuditEventInput): Promise<void> {
   await db.insert(auditEvents).values(event);
@@ -11,4 +12,17 @@ export async function insertAuditEvent(db: Database, event: AuditEventInput): Pr
 export async function deleteAuditEventsBefore(db: Database, cutoff: Date): Promise<number> {
   const rows = await db.delete(auditEvents).where(lt(auditEvents.occurredAt, cutoff)).returning({ id: auditEvents.id });
   return rows.length;
+}
+
+/** The newest events first, optionally of one user and of one type. */
+export async function listAuditEvents(db: Database, filter: { userId?: number; type?: string; limit: number }): Promise<AuditEventRow[]> {
+  const conditions: SQL[] = [];
+  if (filter.userId !== undefined) conditions.push(eq(auditEvents.userId, filter.userId));
+  if (filter.type !== undefined) conditions.push(eq(auditEvents.type, filter.type));
+  return db
+    .select()
+    .from(auditEvents)
+    .where(and(...conditions))
+    .orderBy(desc(auditEvents.occurredAt), desc(auditEvents.id))
+    .limit(filter.limit);
 }

@@ -1,4 +1,4 @@
-import { eq, lt, sql, type SQL } from 'drizzle-orm';
+import { eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { loginFailures } from '../db/schema.js';
 
@@ -54,6 +54,11 @@ export async function releaseLoginAttempt(db: Database, key: string, setTheDelay
     .update(loginFailures)
     .set({ failures: sql`greatest(${loginFailures.failures} - 1, 0)`, ...(setTheDelay ? { lockedUntil: null } : {}) })
     .where(eq(loginFailures.key, key));
+}
+
+export async function deleteLoginFailures(db: Database, keys: string[]): Promise<number> {
+  const rows = await db.delete(loginFailures).where(inArray(loginFailures.key, keys)).returning({ key: loginFailures.key });
+  return rows.length;
 }
 
 export async function clearLoginFailures(db: Database, key: string): Promise<void> {

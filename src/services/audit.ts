@@ -1,4 +1,5 @@
-import { insertAuditEvent } from '../repositories/audit-events.js';
+import { insertAuditEvent, listAuditEvents, type AuditEventRow } from '../repositories/audit-events.js';
+import { findUserByLogin } from '../repositories/users.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
 export type SecurityEventType =
@@ -11,7 +12,8 @@ export type SecurityEventType =
   | 'logout'
   | 'logout_all'
   | 'session_revoked'
-  | 'token_revoked';
+  | 'token_revoked'
+  | 'lockout_cleared';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked', 'password_change_failed']);
@@ -32,4 +34,22 @@ export async function recordSecurityEvent(
   const entry = { reqId: event.client?.requestId, securityEvent: event.type, userId: event.userId, ip: event.client?.ip, ...event.details };
   if (ALARMING.has(event.type)) deps.log.warn(entry, `security event: ${event.type}`);
   else deps.log.info(entry, `security event: ${event.type}`);
+}
+
+/**
+ * The newest security events, for an operator: of the account `login` names (username or e-mail) and of one
+ * type when given. A login that names no account has no events of its own; failed logins under it are
+ * found by type (their details carry the name).
+ */
+export async function listSecurityEvents(
+  deps: Pick<ServiceDeps, 'db'>,
+  filter: { login?: string; type?: string; limit: number },
+): Promise<AuditEventRow[]> {
+  let userId: number | undefined;
+  if (filter.login !== undefined) {
+    const user = await findUserByLogin(deps.db, filter.login);
+    if (user === undefined) return [];
+    userId = user.id;
+  }
+  return listAuditEvents(deps.db, { userId, type: filter.type, limit: filter.limit });
 }

@@ -1,6 +1,7 @@
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
-import { clearLoginFailures, findLoginFailures, releaseLoginAttempt, reserveLoginAttempt } from '../repositories/login-failures.js';
+import { clearLoginFailures, deleteLoginFailures, findLoginFailures, releaseLoginAttempt, reserveLoginAttempt } from '../repositories/login-failures.js';
+import { findUserByLogin } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
@@ -82,4 +83,18 @@ export async function attemptSucceeded(deps: ServiceDeps, attempt: Attempt): Pro
 /** An attempt that ended without a verdict (the hash queue was full, say) is not a failure: taken back. */
 export async function attemptAbandoned(deps: ServiceDeps, attempt: Attempt): Promise<void> {
   await releaseLoginAttempt(deps.db, attempt.key, attempt.lockedUntil !== null);
+}
+
+/**
+ * For support: ends the delay and the count of a login name and, when the name is an account's, of its
+ * other name and of its password changes. Audited. Returns how many counts there were.
+ */
+export async function clearLockouts(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>, login: string): Promise<number> {
+  const user = await findUserByLogin(deps.db, login);
+  const keys = user
+    ? [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user)]
+    : [loginLockoutKey(login)];
+  const cleared = await deleteLoginFailures(deps.db, keys);
+  await recordSecurityEvent(deps, { type: 'lockout_cleared', userId: user?.id ?? null, details: { login: login.slice(0, 254), cleared } });
+  return cleared;
 }

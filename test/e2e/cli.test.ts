@@ -41,6 +41,44 @@ test('create-user reads the password from stdin; the user can then log in', asyn
   assert.equal(token.status, 200, token.body);
 });
 
+test('unlock ends a lockout at once; audit shows what happened to the account', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = childEnv({ DATA_DIR: dataDir, BCRYPT_ROUNDS: '4' });
+  assert.equal((await cli(['create-user', '--username', 'carol', '--email', 'carol@example.com'], env, 'carol-secret-1\n')).code, 0);
+
+  const port = await freePort();
+  const server = await startServer({ ...env, PORT: String(port) }, port);
+  t.after(() => server.signal('SIGKILL'));
+  const login = (username: string, password: string) =>
+    curl('-X', 'POST', `http://127.0.0.1:${port}/user/token`, '-d', `username=${username}&password=${password}`);
+  for (let i = 0; i < 5; i++) assert.equal((await login('carol', 'wrong-password')).status, 401);
+  assert.equal((await login('carol', 'carol-secret-1')).status, 429);
+  server.child.kill('SIGTERM'); // npm forwards it to the server, which releases the embedded database
+  assert.equal(await server.exited, 0);
+
+  const unlocked = await cli(['unlock', 'carol@example.com'], env);
+  assert.equal(unlocked.code, 0, unlocked.stderr);
+  assert.equal(unlocked.stdout, 'Cleared 1 lockout count for carol@example.com.\n');
+  assert.match(unlocked.stderr, /"securityEvent":"lockout_cleared"/);
+  assert.equal((await cli(['unlock'], env)).code, 2);
+
+  const audit = await cli(['audit', '--user', 'carol', '--limit', '3'], env);
+  assert.equal(audit.code, 0, audit.stderr);
+  const events = audit.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(events.map((e) => e.type), ['lockout_cleared', 'login_locked', 'login_failed']);
+  assert.deepEqual(events[0].details, { login: 'carol@example.com', cleared: 1 });
+  assert.equal(events[1].ip, '127.0.0.1');
+  const locked = await cli(['audit', '--type', 'login_locked'], env);
+  assert.equal(locked.stdout.trim().split('\n').length, 1);
+  assert.equal((await cli(['audit', '--user', 'nobody'], env)).stdout, '');
+  assert.equal((await cli(['audit', '--limit', 'many'], env)).code, 2);
+
+  const again = await startServer({ ...env, PORT: String(port) }, port);
+  t.after(() => again.signal('SIGKILL'));
+  assert.equal((await login('carol', 'carol-secret-1')).status, 200);
+});
+
 test('routes lists every route; help and unknown commands', async () => {
   const env = childEnv({});
   const routes = await cli(['routes'], env);
