@@ -73,7 +73,7 @@ export async function beginAttempt(deps: ServiceDeps, key: string, code: LockedO
 export async function attemptFailed(deps: ServiceDeps, attempt: Attempt, userId: number | undefined, client: ClientInfo): Promise<void> {
   if (attempt.lockedUntil === null) return;
   const delaySeconds = Math.round((attempt.lockedUntil.getTime() - deps.clock.now().getTime()) / 1000);
-  await recordSecurityEvent(deps, { type: 'login_locked', userId: userId ?? null, client, details: { failures: attempt.failures, delaySeconds } });
+  await recordSecurityEvent(deps, { type: 'login_locked', userId: userId ?? null, client, details: { key: attempt.key, failures: attempt.failures, delaySeconds } });
 }
 
 export async function attemptSucceeded(deps: ServiceDeps, attempt: Attempt): Promise<void> {

@@ -46,7 +46,7 @@ export async function registerUser(
  */
 export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
   const attempt = await beginAttempt(deps, loginLockoutKey(login));
-  const { user, match, rehash } = await decided(deps, attempt, async () => {
+  const { user, match, rehash } = await checkOrAbandon(deps, attempt, async () => {
     const user = await findUserByLogin(deps.db, login);
     // An unknown user is checked against a dummy hash: "no such user" takes as long as "wrong password".
     const verification = user === undefined ? await deps.hasher.checkNobody(password) : await deps.hasher.check(password, user.hashPassword);
@@ -63,7 +63,7 @@ export async function authenticate(deps: ServiceDeps, login: string, password: s
 }
 
 /** Runs a password check; if it ends without a verdict (an error, e.g. the hash queue is full), the attempt is taken back. */
-async function decided<T>(deps: ServiceDeps, attempt: Attempt, check: () => Promise<T>): Promise<T> {
+async function checkOrAbandon<T>(deps: ServiceDeps, attempt: Attempt, check: () => Promise<T>): Promise<T> {
   try {
     return await check();
   } catch (error) {
@@ -85,7 +85,7 @@ export async function changePassword(
   client: ClientInfo,
 ): Promise<void> {
   const attempt = await beginAttempt(deps, passwordChangeLockoutKey(user), 'TOO_MANY_PASSWORD_ATTEMPTS');
-  if (!(await decided(deps, attempt, () => deps.hasher.verify(input.currentPassword, user.hashPassword)))) {
+  if (!(await checkOrAbandon(deps, attempt, () => deps.hasher.verify(input.currentPassword, user.hashPassword)))) {
     await recordSecurityEvent(deps, { type: 'password_change_failed', userId: user.id, client });
     await attemptFailed(deps, attempt, user.id, client);
     throw new DomainError('INCORRECT_PASSWORD');
