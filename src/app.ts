@@ -16,7 +16,7 @@ import { registerErrorHandling } from './http/errors.js';
 import { AccessLog } from './http/access-log.js';
 import { registerLoadShedding } from './http/plugins/load-shedding.js';
 import { registerMetrics } from './http/plugins/metrics.js';
-import { helmetHeaders, registerSecurityHeaders } from './http/plugins/security-headers.js';
+import { helmetHeaders, registerSecurityHeaders, setSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { oauthRoutes } from './http/routes/oauth.js';
@@ -110,9 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // own body would name Fastify and echo the path, and the security headers would be missing.
     frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      return (reply as FastifyReply)
-        .headers(securityHeaders)
-        .header('x-request-id', request.id)
+      return setSecurityHeaders(request, reply as FastifyReply, securityHeaders)
         .code(tooLong ? 414 : 400)
         .send({ detail: tooLong ? 'URI Too Long' : 'Malformed URL' });
     },

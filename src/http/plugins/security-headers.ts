@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 
 /**
@@ -29,8 +29,12 @@ export function helmetHeaders(options: HelmetOptions): Readonly<Record<string, s
  */
 export function registerSecurityHeaders(app: FastifyInstance, headers: Readonly<Record<string, string>>): void {
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(headers);
-    reply.header('x-request-id', request.id);
+    setSecurityHeaders(request, reply, headers);
     done();
   });
+}
+
+/** What the hook sets; also called where no hook runs (the router's own refusals). */
+export function setSecurityHeaders(request: FastifyRequest, reply: FastifyReply, headers: Readonly<Record<string, string>>): FastifyReply {
+  return reply.headers(headers).header('x-request-id', request.id);
 }
