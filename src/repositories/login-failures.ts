@@ -1,6 +1,7 @@
 import { eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { loginFailures } from '../db/schema.js';
+import type { LockoutPolicy } from '../services/lockout.js';
 
 export type LoginFailureRow = typeof loginFailures.$inferSelect;
 
@@ -9,30 +10,23 @@ export async function findLoginFailures(db: Database, key: string): Promise<Logi
   return row;
 }
 
-/** When the count starts again, and how the delay grows with it (services/lockout.ts). */
-export interface AttemptRules {
-  resetBefore: Date;
-  threshold: number;
-  baseDelaySeconds: number;
-  maxDelaySeconds: number;
-}
-
 /**
  * Counts one more attempt as failed, in one atomic statement, unless a delay is running. A count whose
- * last failure is older than `resetBefore` starts again at 1. From `threshold` attempts on, the delay
- * (base, doubling, capped) is set by the same statement. Returns the new row, or undefined when a delay
+ * last failure is older than the policy's reset time starts again at 1. From `threshold` attempts on, the
+ * delay (base, doubling, capped) is set by the same statement. Returns the new row, or undefined when a delay
  * was running (nothing was changed).
  */
 export async function reserveLoginAttempt(
   db: Database,
   key: string,
   now: Date,
-  rules: AttemptRules,
+  policy: LockoutPolicy,
 ): Promise<{ failures: number; lockedUntil: Date | null } | undefined> {
   const at = sql`${now.toISOString()}::timestamptz`;
+  const resetBefore = new Date(now.getTime() - policy.resetAfterSeconds * 1000);
   const delayFor = (count: SQL) =>
-    sql`case when ${count} >= ${rules.threshold} then ${at} + least(${rules.baseDelaySeconds}::float8 * power(2, ${count} - ${rules.threshold}), ${rules.maxDelaySeconds}) * interval '1 second' end`;
-  const next = sql`case when ${loginFailures.lastFailureAt} < ${rules.resetBefore.toISOString()}::timestamptz then 1 else ${loginFailures.failures} + 1 end`;
+    sql`case when ${count} >= ${policy.threshold} then ${at} + least(${policy.baseDelaySeconds}::float8 * power(2, ${count} - ${policy.threshold}), ${policy.maxDelaySeconds}) * interval '1 second' end`;
+  const next = sql`case when ${loginFailures.lastFailureAt} < ${resetBefore.toISOString()}::timestamptz then 1 else ${loginFailures.failures} + 1 end`;
   const [row] = await db
     .insert(loginFailures)
     .values({ key, failures: 1, lastFailureAt: now, lockedUntil: delayFor(sql`1`) })

@@ -54,14 +54,8 @@ type LockedOutCode = 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_PASSWORD_ATTEMPTS';
  * @see NIST SP 800-63B §5.2.2; Keycloak brute-force detection
  */
 export async function beginAttempt(deps: ServiceDeps, key: string, code: LockedOutCode = 'TOO_MANY_LOGIN_ATTEMPTS'): Promise<Attempt> {
-  const policy = deps.lockoutPolicy;
   const now = deps.clock.now();
-  const reserved = await reserveLoginAttempt(deps.db, key, now, {
-    resetBefore: new Date(now.getTime() - policy.resetAfterSeconds * 1000),
-    threshold: policy.threshold,
-    baseDelaySeconds: policy.baseDelaySeconds,
-    maxDelaySeconds: policy.maxDelaySeconds,
-  });
+  const reserved = await reserveLoginAttempt(deps.db, key, now, deps.lockoutPolicy);
   if (reserved === undefined) {
     const lockedUntil = (await findLoginFailures(deps.db, key))?.lockedUntil?.getTime() ?? now.getTime();
     throw new DomainError(code, { retryAfterSeconds: Math.max(1, Math.ceil((lockedUntil - now.getTime()) / 1000)) });
