@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SQL } from 'drizzle-orm';
 import pg from 'pg';
-import { openPglite, openPostgres, type DatabaseHandle } from '../../src/db/client.js';
+import { openPglite, openPostgres, type Database, type DatabaseHandle } from '../../src/db/client.js';
 
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -106,4 +107,9 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
       await c.end();
     },
   };
+}
+
+/** The rows of a raw query, for tests that look at the database directly (both drivers answer `{ rows }`). */
+export async function selectRows<T>(db: Database, statement: SQL): Promise<T[]> {
+  return ((await db.execute(statement)) as unknown as { rows: T[] }).rows;
 }

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { buildApp } from '../../src/app.js';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
-import { databaseKinds } from '../helpers/databases.js';
+import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { form, register, uniqueName } from '../helpers/requests.js';
 
 for (const kind of await databaseKinds()) {
@@ -74,10 +74,8 @@ for (const kind of await databaseKinds()) {
       const codes = burst.map((res) => res.statusCode).sort();
       assert.deepEqual(codes, [...Array(5).fill(401), ...Array(15).fill(429)]);
       assert.equal((await attempt(user.username, user.password)).statusCode, 429, 'locked once the fifth failed');
-      const rows = (await ctx.database.handle.db.execute(
-        sql`select failures from login_failures where key = ${`login:${user.username.toLowerCase()}`}`,
-      )) as unknown as { rows: { failures: number }[] };
-      assert.deepEqual(rows.rows, [{ failures: 5 }], 'refused attempts are not counted');
+      const rows = await selectRows(ctx.database.handle.db, sql`select failures from login_failures where key = ${`login:${user.username.toLowerCase()}`}`);
+      assert.deepEqual(rows, [{ failures: 5 }], 'refused attempts are not counted');
     });
 
     test('failures older than 12 hours are forgotten', async () => {
@@ -97,19 +95,18 @@ for (const kind of await databaseKinds()) {
       } finally {
         await restarted.close();
       }
-      const result = (await ctx.database.handle.db.execute(
+      const result = await selectRows(
+        ctx.database.handle.db,
         sql`select type, count(*)::int as n from audit_events where user_id = ${user.id} group by type order by type`,
-      )) as unknown as { rows: { type: string; n: number }[] };
-      assert.deepEqual(result.rows, [
+      );
+      assert.deepEqual(result, [
         { type: 'login_failed', n: 5 },
         { type: 'login_locked', n: 1 },
       ]);
       const ghost = uniqueName('ghost');
       await fail(ghost, 1);
-      const failed = (await ctx.database.handle.db.execute(
-        sql`select user_id from audit_events where type = 'login_failed' and details->>'login' = ${ghost}`,
-      )) as unknown as { rows: { user_id: number | null }[] };
-      assert.deepEqual(failed.rows, [{ user_id: null }]);
+      const failed = await selectRows(ctx.database.handle.db, sql`select user_id from audit_events where type = 'login_failed' and details->>'login' = ${ghost}`);
+      assert.deepEqual(failed, [{ user_id: null }]);
     });
   });
 }

@@ -6,7 +6,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
-import { databaseKinds } from '../helpers/databases.js';
+import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
 
 type Ctx = TestApp & { close(): Promise<void> };
@@ -20,7 +20,7 @@ const HALF_WIDTH = 'Kaffee-123456';
 const SIXTY_FOUR = 'correct-horse-battery-staple-'.repeat(3).slice(0, 64);
 
 async function query<T>(ctx: Ctx, statement: ReturnType<typeof sql>): Promise<T[]> {
-  return ((await ctx.database.handle.db.execute(statement)) as unknown as { rows: T[] }).rows;
+  return selectRows<T>(ctx.database.handle.db, statement);
 }
 
 const countUsers = async (ctx: Ctx) => (await query<{ n: number }>(ctx, sql`select count(*)::int as n from users`))[0]!.n;

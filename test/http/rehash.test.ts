@@ -8,7 +8,7 @@ import { buildApp } from '../../src/app.js';
 import { DomainError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config.js';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
-import { databaseKinds } from '../helpers/databases.js';
+import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { form, login, register, uniqueName } from '../helpers/requests.js';
 
 type Ctx = TestApp & { close(): Promise<void> };
@@ -20,7 +20,7 @@ const PASSLIB_SECRET123 = '$2b$12$BilYj29VSKT3TnuOe.D0RuRg39HVTn1SkBTjrZfP4T58BT
 const CHEAP_ARGON2 = { PASSWORD_HASH: 'argon2id', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
 
 async function rows<T>(ctx: Ctx, statement: ReturnType<typeof sql>): Promise<T[]> {
-  return ((await ctx.database.handle.db.execute(statement)) as unknown as { rows: T[] }).rows;
+  return selectRows<T>(ctx.database.handle.db, statement);
 }
 
 const storedHash = async (ctx: Ctx, username: string) =>

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
-import { databaseKinds } from '../helpers/databases.js';
+import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register } from '../helpers/requests.js';
 
 for (const kind of await databaseKinds()) {
@@ -40,10 +40,11 @@ for (const kind of await databaseKinds()) {
       ctx.clock.advance(61_000);
       const res = await update(pair.access_token, { current_password: user.password, new_password: 'brand-new-pass' });
       assert.equal(res.statusCode, 200);
-      const events = (await ctx.database.handle.db.execute(
+      const events = await selectRows(
+        ctx.database.handle.db,
         sql`select type, count(*)::int as n from audit_events where user_id = ${user.id} and type like 'password%' group by type order by type`,
-      )) as unknown as { rows: { type: string; n: number }[] };
-      assert.deepEqual(events.rows, [
+      );
+      assert.deepEqual(events, [
         { type: 'password_change_failed', n: 5 },
         { type: 'password_changed', n: 1 },
       ]);
