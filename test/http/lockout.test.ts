@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { buildApp } from '../../src/app.js';
+import { DomainError } from '../../src/errors.js';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { form, register, uniqueName } from '../helpers/requests.js';
@@ -76,6 +77,20 @@ for (const kind of await databaseKinds()) {
       assert.equal((await attempt(user.username, user.password)).statusCode, 429, 'locked once the fifth failed');
       const rows = await selectRows(ctx.database.handle.db, sql`select failures from login_failures where key = ${`login:${user.username.toLowerCase()}`}`);
       assert.deepEqual(rows, [{ failures: 5 }], 'refused attempts are not counted');
+    });
+
+    test('an attempt that ends without a verdict (503) is taken back, with the delay it had set', async (t) => {
+      const strict = await buildTestApp(kind, { LOCKOUT_THRESHOLD: '1' });
+      t.after(() => strict.close());
+      const user = await register(strict.app);
+      const busy = t.mock.method(strict.app.deps.hasher, 'check', async () => {
+        throw new DomainError('SERVICE_BUSY', { retryAfterSeconds: 1 });
+      });
+      assert.equal((await attempt(user.username, user.password, strict.app)).statusCode, 503);
+      busy.mock.restore();
+      const rows = await selectRows(strict.database.handle.db, sql`select failures, locked_until from login_failures`);
+      assert.deepEqual(rows, [{ failures: 0, locked_until: null }], 'neither counted nor locked');
+      assert.equal((await attempt(user.username, user.password, strict.app)).statusCode, 200);
     });
 
     test('failures older than 12 hours are forgotten', async () => {
