@@ -65,6 +65,9 @@ export const EnvSchema = Type.Object({
     Type.String({ pattern: '^https?://[^\\s]+$', description: 'the public base URL of this service, e.g. https://auth.example.com' }),
   ),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  PUBLIC_URL: Type.Optional(
+    Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$', description: 'the URL people and clients reach this service at, e.g. https://auth.example.com' }),
+  ),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -146,6 +149,12 @@ export interface Config {
    * HS256 (with SECRET_KEY) is the Python service's algorithm; the asymmetric ones sign with a key pair kept
    * in the database and published as a JWKS. `issuer` / `audience` go into every token and are then required.
    */
+  /**
+   * Where people and clients reach the service, without a trailing slash: the base of mailed links and of the
+   * discovery document. Configured, never taken from a request's Host header (that would let a request choose
+   * where links point). PUBLIC_URL, else JWT_ISSUER, else the listening address.
+   */
+  readonly publicUrl: string;
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -157,6 +166,12 @@ export interface Config {
 function parseTrustProxy(value: string): boolean | string[] {
   if (value === 'true' || value === 'false') return value === 'true';
   return value.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
+/** The address a local client reaches the listener at: a wildcard host is reached through loopback. */
+function listeningUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
 const list = (value: string) => value.split(',').map((v) => v.trim()).filter(Boolean);
@@ -238,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       queueLimit: value.HASH_QUEUE_LIMIT,
     },
     passwordMinLength: value.PASSWORD_MIN_LENGTH,
+    publicUrl: (value.PUBLIC_URL ?? value.JWT_ISSUER ?? listeningUrl(value.HOST, value.PORT)).replace(/\/+$/, ''),
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

@@ -65,3 +65,12 @@ test('a bad URL is quoted back with its password masked', () => {
     },
   );
 });
+
+test('PUBLIC_URL is configured, never guessed from a request: PUBLIC_URL, else JWT_ISSUER, else the listener', () => {
+  assert.equal(loadConfig({}).publicUrl, 'http://127.0.0.1:8000');
+  assert.equal(loadConfig({ HOST: '0.0.0.0', PORT: '9001' }).publicUrl, 'http://127.0.0.1:9001');
+  assert.equal(loadConfig({ HOST: '::' }).publicUrl, 'http://[::1]:8000');
+  assert.equal(loadConfig({ JWT_ISSUER: 'https://id.example.com/' }).publicUrl, 'https://id.example.com');
+  assert.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com/', JWT_ISSUER: 'https://id.example.com' }).publicUrl, 'https://auth.example.com');
+  assert.throws(() => loadConfig({ PUBLIC_URL: 'auth.example.com' }), /PUBLIC_URL must be the URL people and clients reach/);
+});
