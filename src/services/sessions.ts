@@ -16,7 +16,8 @@ export function isSessionActive(session: SessionRow, now: Date, policy: SessionP
 
 const MAX_USER_AGENT = 512;
 
-export async function startSession(deps: ServiceDeps, userId: number, client: ClientInfo): Promise<SessionRow> {
+/** `amr` (RFC 8176): how the login was authenticated, kept for the session's tokens and its refreshes. */
+export async function startSession(deps: ServiceDeps, userId: number, client: ClientInfo, amr: string[] = ['pwd']): Promise<SessionRow> {
   const now = deps.clock.now();
   return insertSession(deps.db, {
     userId,
@@ -24,6 +25,7 @@ export async function startSession(deps: ServiceDeps, userId: number, client: Cl
     expiresAt: new Date(now.getTime() + deps.sessionPolicy.maxLifetimeSeconds * 1000),
     userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
     ip: client.ip,
+    amr,
   });
 }
 
