@@ -73,7 +73,7 @@ for (const kind of await databaseKinds()) {
       assert.equal(reenrol.statusCode, 409, 'an active factor is never replaced');
       assert.deepEqual(reenrol.json(), { detail: 'Second factor is already enabled; disable it first to enrol another' });
       const events = await selectRows(ctx.database.handle.db, sql`select type from audit_events where user_id = ${user.id} and type like 'mfa%' order by id`);
-      assert.deepEqual(events.map((e: any) => e.type), ['mfa_enrolment_started', 'mfa_enrolment_started', 'mfa_failed', 'mfa_enabled']);
+      assert.deepEqual(events.map((e) => (e as { type: string }).type), ['mfa_enrolment_started', 'mfa_enrolment_started', 'mfa_failed', 'mfa_enabled']);
     });
 
     test('confirming with nothing pending is a 409 that says what to do', async () => {
@@ -164,7 +164,7 @@ for (const kind of await databaseKinds()) {
 
     test('OpenAPI documents the routes, the grant types and the mfa_required answer', async () => {
       const spec = (await ctx.app.inject({ url: '/openapi.json' })).json();
-      for (const [path, method] of [['/user/mfa/totp', 'post'], ['/user/mfa/totp/confirm', 'post'], ['/user/mfa/recovery-codes', 'post'], ['/user/mfa/totp', 'delete']]) {
+      for (const [path, method] of [['/user/mfa/totp', 'post'], ['/user/mfa/totp/confirm', 'post'], ['/user/mfa/recovery-codes', 'post'], ['/user/mfa/totp', 'delete']] as const) {
         assert.ok(spec.paths[path]?.[method], `${method} ${path}`);
         assert.deepEqual(spec.paths[path][method].tags, ['mfa']);
       }
