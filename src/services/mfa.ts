@@ -4,12 +4,14 @@ import { newTotpSecret, totpUri } from '../crypto/totp.js';
 import type { Database } from '../db/client.js';
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
+import { deleteLoginFailures } from '../repositories/login-failures.js';
 import { deleteMfaChallenges } from '../repositories/mfa-challenges.js';
 import { deleteRecoveryCodes } from '../repositories/recovery-codes.js';
 import { confirmTotpFactor, deleteTotpFactor, findTotpFactor, isConfirmed, putPendingTotpFactor } from '../repositories/totp-factors.js';
 import { setMfaEnabled } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, MfaSettings, ServiceDeps } from './deps.js';
+import { secondFactorLockoutKey } from './lockout.js';
 import { confirmCurrentPassword } from './reauthentication.js';
 import { behindSecondFactorLockout, issueRecoveryCodes, spendProof, spendTotpCode, totpSealContext, type SecondFactorProof } from './second-factor.js';
 
@@ -134,6 +136,8 @@ export async function resetSecondFactor(
   by: { actorId?: number; client?: ClientInfo } = {},
 ): Promise<boolean> {
   const existed = await deps.db.transaction((tx) => removeSecondFactor(tx, userId, deps.clock.now()));
+  // A clean slate: a user locked out by wrong codes can enrol again at once.
+  await deleteLoginFailures(deps.db, [secondFactorLockoutKey(userId)]);
   if (existed) {
     await recordSecurityEvent(deps, { type: 'mfa_reset', userId, ...(by.client && { client: by.client }), details: { actorId: by.actorId ?? null } });
   }

@@ -150,7 +150,10 @@ for (const kind of await databaseKinds()) {
     test('resetSecondFactor (for admins): the factor goes with no code, pending logins die, and it is audited with the actor', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       const pending = await mfaToken(ctx.app, user.username, user.password);
+      assert.equal((await redeem(ctx.app, { grant_type: 'mfa_otp', mfa_token: pending, otp: codeNow(user.secret, ctx.clock, 300) })).statusCode, 401);
       assert.equal(await resetSecondFactor(ctx.app.deps, user.id, { actorId: 4242 }), true);
+      const counts = await selectRows(ctx.database.handle.db, sql`select failures from login_failures where key = ${`mfa:${user.id}`}`);
+      assert.deepEqual(counts, [], 'the wrong code is forgotten: a clean slate');
       assert.equal((await profile(user.accessToken)).mfa_enabled, false);
       const stale = await redeem(ctx.app, { grant_type: 'mfa_otp', mfa_token: pending, otp: codeNow(user.secret, ctx.clock) });
       assert.equal(stale.statusCode, 401, 'the mfa_token of before the reset is void');

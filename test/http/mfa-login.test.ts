@@ -9,11 +9,13 @@ import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser, mfaToken, redeem } from '../helpers/mfa.js';
 import { bearer, form, login, register } from '../helpers/requests.js';
 
+const INTROSPECTION_SECRET = 'introspection-secret-for-tests';
+
 for (const kind of await databaseKinds()) {
   describe(`second factor: login in two steps on ${kind}`, () => {
     let ctx: TestApp & { close(): Promise<void> };
     before(async () => {
-      ctx = await buildTestApp(kind);
+      ctx = await buildTestApp(kind, { INTROSPECTION_SECRET });
     });
     after(() => ctx.close());
 
@@ -68,6 +70,29 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual(Object.keys(claims).sort(), ['exp', 'iat', 'jti', 'sid', 'sub', 'uid']);
       const [session] = await selectRows(ctx.database.handle.db, sql`select amr from sessions where id = ${claims.sid as string}`);
       assert.deepEqual(session, { amr: ['pwd'] });
+    });
+
+    test('introspection shows amr for both tokens of a two-factor session, and none for a password-only one', async () => {
+      const introspect = async (token: string) =>
+        (
+          await ctx.app.inject({
+            method: 'POST',
+            url: '/oauth/introspect',
+            ...form({ token }),
+            headers: { ...form({}).headers, authorization: `Bearer ${INTROSPECTION_SECRET}` },
+          })
+        ).json();
+      const user = await enrolledUser(ctx.app, ctx.clock);
+      const tokens = (await otpGrant(await mfaToken(ctx.app, user.username, user.password), codeNow(user.secret, ctx.clock))).json();
+      assert.deepEqual((await introspect(tokens.access_token)).amr, ['pwd', 'otp']);
+      assert.deepEqual((await introspect(tokens.refresh_token)).amr, ['pwd', 'otp']);
+      const plain = await register(ctx.app);
+      const single = await login(ctx.app, plain.username, plain.password);
+      for (const token of [single.access_token, single.refresh_token]) {
+        const answer = await introspect(token);
+        assert.equal(answer.active, true);
+        assert.equal('amr' in answer, false);
+      }
     });
 
     test("Auth0's grant type names work too", async () => {

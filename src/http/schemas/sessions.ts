@@ -38,6 +38,7 @@ export const IntrospectionResponse = Type.Object(
     exp: Type.Optional(Type.Integer()),
     iat: Type.Optional(Type.Integer()),
     jti: Type.Optional(Type.String()),
+    amr: Type.Optional(Type.Array(Type.String(), { description: 'Sessions opened with the second factor: ["pwd", "otp"] (RFC 8176)' })),
     scope: Type.Optional(Type.String()),
   },
   { description: 'RFC 7662 §2.2' },
