@@ -31,7 +31,7 @@ export function totpStep(at: Date): number {
   return TOTP.counter({ period: PERIOD_SECONDS, timestamp: at.getTime() });
 }
 
-/** The code for an instant (tests, and the README's walk-through, play the authenticator app with it). */
+/** The code of an instant, as the authenticator app would show it (the tests play the app with it). */
 export function totpCode(secretBase32: string, at: Date): string {
   return totp(secretBase32).generate({ timestamp: at.getTime() });
 }

@@ -7,7 +7,7 @@ import { DomainError } from '../errors.js';
 import { replaceRecoveryCodes, spendRecoveryCode } from '../repositories/recovery-codes.js';
 import { spendTotpStep } from '../repositories/totp-factors.js';
 import { recordSecurityEvent } from './audit.js';
-import type { ClientInfo, MfaSettings, ServiceDeps } from './deps.js';
+import type { ClientInfo, ServiceDeps } from './deps.js';
 import { attemptAbandoned, attemptFailed, attemptSucceeded, beginAttempt, secondFactorLockoutKey } from './lockout.js';
 
 /** What proves the second factor: a code of the authenticator app, or one of the recovery codes. */
@@ -45,7 +45,7 @@ export async function spendProof(deps: ServiceDeps, db: Database, factor: TotpFa
 }
 
 /** A fresh set of recovery codes for the user, replacing every earlier one; the codes in clear are returned once, never stored. */
-export async function issueRecoveryCodes(deps: Pick<ServiceDeps, 'clock'> & { mfa: MfaSettings }, db: Database, userId: number): Promise<string[]> {
+export async function issueRecoveryCodes(deps: Pick<ServiceDeps, 'clock' | 'mfa'>, db: Database, userId: number): Promise<string[]> {
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
   await replaceRecoveryCodes(db, userId, codes.map((code) => hashRecoveryCode(deps.mfa.recoveryCodeKey, userId, code)), deps.clock.now());
   return codes;
