@@ -37,6 +37,7 @@ export interface SessionView {
   user_agent: string | null;
   ip: string | null;
   current: boolean;
+  amr: string[];
 }
 
 export async function listSessions(deps: ServiceDeps, userId: number, currentSessionId: string | undefined): Promise<SessionView[]> {
@@ -52,6 +53,7 @@ export async function listSessions(deps: ServiceDeps, userId: number, currentSes
       user_agent: s.userAgent,
       ip: s.ip,
       current: s.id === currentSessionId,
+      amr: s.amr,
     }));
 }
 

@@ -59,6 +59,8 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual(decodeJwt(viaGrant.json().access_token).amr, ['pwd', 'otp']);
       const [session] = await selectRows(ctx.database.handle.db, sql`select amr from sessions where id = ${decodeJwt(tokens.access_token).sid as string}`);
       assert.deepEqual(session, { amr: ['pwd', 'otp'] });
+      const listed = (await ctx.app.inject({ url: '/user/sessions', headers: bearer(tokens.access_token) })).json() as { current: boolean; amr: string[] }[];
+      assert.deepEqual(listed.map((s) => [s.current, s.amr]).sort(), [[false, ['pwd']], [true, ['pwd', 'otp']]], 'the list says which sessions used two factors');
       const event = await selectRows(ctx.database.handle.db, sql`select details->>'secondFactor' as f from audit_events where user_id = ${user.id} and type = 'login_succeeded' order by id desc limit 1`);
       assert.deepEqual(event, [{ f: 'otp' }]);
     });

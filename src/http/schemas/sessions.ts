@@ -8,6 +8,7 @@ export const Session = Type.Object({
   user_agent: Type.Union([Type.String(), Type.Null()]),
   ip: Type.Union([Type.String(), Type.Null()]),
   current: Type.Boolean({ description: 'The session of the token making this request' }),
+  amr: Type.Array(Type.String(), { description: 'How its login was authenticated (RFC 8176): ["pwd"], or ["pwd", "otp"] with the second factor' }),
 });
 
 /**
