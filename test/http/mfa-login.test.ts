@@ -224,9 +224,11 @@ for (const kind of await databaseKinds()) {
     test('the mfa_token is single use: of parallel redemptions exactly one wins, the losers spend no code', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       const token = await mfaToken(ctx.app, user.username, user.password);
-      const results = await Promise.all(user.recoveryCodes.slice(0, 6).map((code) => recoveryGrant(token, code)));
+      // Five at once: each is counted on the code lockout as it begins, and a sixth could find the delay the
+      // fifth set and be told to wait (429) — the lockout's rule for bursts, not the race under test here.
+      const results = await Promise.all(user.recoveryCodes.slice(0, 5).map((code) => recoveryGrant(token, code)));
       const statuses = results.map((res) => res.statusCode).sort();
-      assert.deepEqual(statuses, [200, 401, 401, 401, 401, 401]);
+      assert.deepEqual(statuses, [200, 401, 401, 401, 401]);
       for (const res of results.filter((r) => r.statusCode === 401)) {
         assert.deepEqual(res.json(), { detail: 'Invalid or expired mfa_token', error: 'invalid_grant' });
       }
