@@ -19,11 +19,13 @@ import { registerMetrics } from './http/plugins/metrics.js';
 import { helmetHeaders, registerSecurityHeaders, setSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
 import { metaRoutes } from './http/routes/meta.js';
+import { mfaRoutes } from './http/routes/mfa.js';
 import { oauthRoutes } from './http/routes/oauth.js';
 import { sessionRoutes } from './http/routes/sessions.js';
 import { userRoutes } from './http/routes/user.js';
 import { Detail } from './http/schemas/common.js';
 import type { ServiceDeps } from './services/deps.js';
+import { createMfaSettings } from './services/mfa.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { openKeyring } from './services/signing-keys.js';
 import { wellKnownRoutes } from './http/routes/well-known.js';
@@ -135,6 +137,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     lockoutPolicy: config.lockout,
     refreshTokenKey: options.secretKey,
+    mfa: createMfaSettings(options.secretKey, config.publicUrl),
     log: app.log,
   } satisfies ServiceDeps);
   app.decorateRequest('user', null);
@@ -204,6 +207,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(metaRoutes, { version: VERSION });
   await app.register(userRoutes, { prefix: '/user' });
   await app.register(sessionRoutes, { prefix: '/user' });
+  await app.register(mfaRoutes, { prefix: '/user/mfa' });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
   return app;

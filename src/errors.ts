@@ -18,6 +18,14 @@ export const ERROR_MESSAGES = {
   TOO_MANY_PASSWORD_ATTEMPTS: 'Too many incorrect passwords; try again later',
   RATE_LIMITED: 'Too many requests; try again later',
   SERVICE_BUSY: 'The service is busy; try again shortly',
+  MFA_REQUIRED: 'Multi-factor authentication required',
+  INVALID_MFA_TOKEN: 'Invalid or expired mfa_token',
+  INVALID_OTP: 'Invalid or already used one-time code or recovery code',
+  INCORRECT_CODE: 'Incorrect or already used code',
+  TOO_MANY_CODE_ATTEMPTS: 'Too many incorrect codes; try again later',
+  MFA_ALREADY_ENABLED: 'Second factor is already enabled; disable it first to enrol another',
+  MFA_NOT_ENABLED: 'Second factor is not enabled',
+  MFA_NOT_PENDING: 'No second factor enrolment to confirm: start one with POST /user/mfa/totp',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;
@@ -31,6 +39,19 @@ export class DomainError extends Error {
     this.name = 'DomainError';
     this.code = code;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+/**
+ * The password of a login was right and the account has a second factor: the login goes on at the token
+ * endpoint with this `mfa_token` and a code (issue 14; the shape of Auth0's MFA API).
+ */
+export class MfaRequiredError extends DomainError {
+  readonly mfaToken: string;
+  constructor(mfaToken: string) {
+    super('MFA_REQUIRED');
+    this.name = 'MfaRequiredError';
+    this.mfaToken = mfaToken;
   }
 }
 

@@ -16,6 +16,8 @@ export interface AccessTokenClaims {
   iat?: number;
   exp: number;
   jti?: string;
+  /** How the login was authenticated (RFC 8176); only in tokens of two-factor sessions. */
+  amr?: string[];
 }
 
 export interface SigningKey {
@@ -71,7 +73,8 @@ export interface AccessTokenOptions {
 }
 
 export interface AccessTokens {
-  sign(subject: { userId: number; username: string; sessionId: string }): Promise<string>;
+  /** `amr` (RFC 8176) is set when given: how the session's login was authenticated. */
+  sign(subject: { userId: number; username: string; sessionId: string; amr?: string[] }): Promise<string>;
   /** Throws `DomainError('INVALID_TOKEN')` for anything but a valid, unexpired access token of ours. */
   verify(token: string): Promise<AccessTokenClaims>;
 }
@@ -91,7 +94,7 @@ export function createAccessTokens(keys: JwtKeys, options: AccessTokenOptions, c
     async sign(subject) {
       const now = Math.floor(clock.now().getTime() / 1000);
       const { alg, kid, key } = await keys.signingKey();
-      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId })
+      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId, ...(subject.amr && { amr: subject.amr }) })
         .setProtectedHeader(kid === undefined ? { alg, typ: 'JWT' } : { alg, kid, typ: 'JWT' })
         .setSubject(subject.username)
         .setIssuedAt(now)

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   index,
@@ -36,6 +37,11 @@ export const users = pgTable(
      * disabling; it is what revokes tokens without a session (those the Python service issued).
      */
     tokensValidAfter: timestamptz('tokens_valid_after'),
+    /**
+     * A confirmed second factor (TOTP) exists: kept with the user, in the transaction that changes
+     * `totp_factors`, so logins and the profile learn it from the row they already read (issue 14).
+     */
+    mfaEnabled: boolean('mfa_enabled').notNull().default(false),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
@@ -59,6 +65,8 @@ export const sessions = pgTable(
     ip: text('ip'),
     revokedAt: timestamptz('revoked_at'),
     revokedReason: text('revoked_reason'),
+    /** How the login proved who it was (RFC 8176 values): `{pwd}`, or `{pwd,otp}` with the second factor. */
+    amr: text('amr').array().notNull().default(sql`'{pwd}'::text[]`),
   },
   (t) => [index('sessions_user_id_idx').on(t.userId)],
 );
@@ -127,6 +135,58 @@ export const loginFailures = pgTable('login_failures', {
   lockedUntil: timestamptz('locked_until'),
 });
 
+/**
+ * One TOTP authenticator per user (RFC 6238). The secret is sealed with AES-256-GCM under a key derived
+ * from SECRET_KEY. `confirmed_at` is null while enrolment waits for its first code; `last_used_step` is
+ * the time step of the newest accepted code, so no code is accepted twice (RFC 6238 §5.2).
+ */
+export const totpFactors = pgTable('totp_factors', {
+  userId: integer('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secretSealed: text('secret_sealed').notNull(),
+  createdAt: timestamptz('created_at').notNull(),
+  confirmedAt: timestamptz('confirmed_at'),
+  lastUsedStep: bigint('last_used_step', { mode: 'number' }),
+});
+
+/** Single-use recovery codes, stored as keyed hashes (HMAC under a key derived from SECRET_KEY). */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    createdAt: timestamptz('created_at').notNull(),
+    usedAt: timestamptz('used_at'),
+  },
+  (t) => [uniqueIndex('recovery_codes_user_id_code_hash_key').on(t.userId, t.codeHash)],
+);
+
+/**
+ * The `mfa_token` of a login whose password was right and whose second factor is still to come: stored
+ * as SHA-256 of the token, short-lived, spent by the one redemption that opens the session.
+ */
+export const mfaChallenges = pgTable(
+  'mfa_challenges',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamptz('created_at').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    usedAt: timestamptz('used_at'),
+    /** The password check's `weak_password` finding, handed on to the reply that finally issues tokens. */
+    weakPassword: jsonb('weak_password'),
+  },
+  (t) => [index('mfa_challenges_user_id_idx').on(t.userId)],
+);
+
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
+export type TotpFactorRow = typeof totpFactors.$inferSelect;
+export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { DomainError, type ErrorCode, type FieldError, InvalidInputError } from '../errors.js';
+import { DomainError, type ErrorCode, type FieldError, InvalidInputError, MfaRequiredError } from '../errors.js';
 import { PATTERN_MESSAGES } from './schemas/common.js';
 
 declare module 'fastify' {
@@ -44,7 +44,22 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   RATE_LIMITED: { status: 429 },
   /** Too many password hashes already queued (crypto/hash-queue.ts); Retry-After says when to come back. */
   SERVICE_BUSY: { status: 503 },
+  /** Not a failure: the body carries the `mfa_token` that continues the login (see MfaRequiredError). */
+  MFA_REQUIRED: { status: 403, oauthError: 'mfa_required' },
+  INVALID_MFA_TOKEN: { status: 401, oauthError: 'invalid_grant', challenge: 'Bearer' },
+  INVALID_OTP: { status: 401, oauthError: 'invalid_grant', challenge: 'Bearer' },
+  /** A wrong code where the caller is already signed in: 400, like a wrong current password (401 would end the client's session). */
+  INCORRECT_CODE: { status: 400 },
+  TOO_MANY_CODE_ATTEMPTS: { status: 429 },
+  MFA_ALREADY_ENABLED: { status: 409 },
+  MFA_NOT_ENABLED: { status: 409 },
+  MFA_NOT_PENDING: { status: 409 },
 };
+
+/** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */
+export const MFA_REQUIRED_DESCRIPTION =
+  'Send mfa_token to this endpoint within 5 minutes with a code of the authenticator app (grant_type=mfa_otp, otp) ' +
+  'or a recovery code (grant_type=mfa_recovery_code, recovery_code)';
 
 /** FastAPI-style `{loc, msg, type}` from one Ajv error. */
 function toFieldError(context: string, error: NonNullable<FastifyError['validation']>[number]): FieldError {
@@ -90,6 +105,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
       const body: Record<string, string> = { detail: error.message };
       if (mapping.oauthError) body['error'] = mapping.oauthError;
+      if (error instanceof MfaRequiredError) Object.assign(body, { error_description: MFA_REQUIRED_DESCRIPTION, mfa_token: error.mfaToken });
       return reply.code(mapping.status).send(body);
     }
     if (error instanceof InvalidInputError) return sendValidation(reply, error.errors);

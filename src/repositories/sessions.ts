@@ -4,7 +4,7 @@ import { sessions, type SessionRow } from '../db/schema.js';
 
 export async function insertSession(
   db: Database,
-  session: { userId: number; now: Date; expiresAt: Date; userAgent: string | null; ip: string | null },
+  session: { userId: number; now: Date; expiresAt: Date; userAgent: string | null; ip: string | null; amr: string[] },
 ): Promise<SessionRow> {
   const [row] = await db
     .insert(sessions)
@@ -15,6 +15,7 @@ export async function insertSession(
       expiresAt: session.expiresAt,
       userAgent: session.userAgent,
       ip: session.ip,
+      amr: session.amr,
     })
     .returning();
   return row!;

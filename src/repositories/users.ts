@@ -45,3 +45,8 @@ export async function revokeAccessTokensIssuedBefore(db: Database, id: number, n
   const second = new Date(Math.floor(now.getTime() / 1000) * 1000);
   await db.update(users).set({ tokensValidAfter: second }).where(eq(users.id, id));
 }
+
+/** Kept in the transaction that confirms, disables or resets the user's second factor. */
+export async function setMfaEnabled(db: Database, id: number, enabled: boolean, now: Date): Promise<void> {
+  await db.update(users).set({ mfaEnabled: enabled, updatedAt: now }).where(eq(users.id, id));
+}

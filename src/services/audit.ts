@@ -13,10 +13,27 @@ export type SecurityEventType =
   | 'logout_all'
   | 'session_revoked'
   | 'token_revoked'
-  | 'lockout_cleared';
+  | 'lockout_cleared'
+  // Second factor (issue 14)
+  | 'mfa_required'
+  | 'mfa_failed'
+  | 'mfa_enrolment_started'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'mfa_reset'
+  | 'recovery_codes_regenerated'
+  | 'recovery_code_used'
+  | 'reauthentication_failed';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
-const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked', 'password_change_failed']);
+const ALARMING: ReadonlySet<SecurityEventType> = new Set([
+  'refresh_token_reused',
+  'login_failed',
+  'login_locked',
+  'password_change_failed',
+  'mfa_failed',
+  'reauthentication_failed',
+]);
 
 /** Writes a security event to the audit table and to the log. Never carries secrets. */
 export async function recordSecurityEvent(

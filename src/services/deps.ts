@@ -21,6 +21,16 @@ export interface SessionPolicy {
   reuseIntervalSeconds: number;
 }
 
+/** Keys and names of the second factor (issue 14), derived once from SECRET_KEY and PUBLIC_URL. */
+export interface MfaSettings {
+  /** AES-256-GCM key that seals TOTP secrets at rest. */
+  sealingKey: Buffer;
+  /** HMAC key of the stored recovery-code hashes. */
+  recoveryCodeKey: Buffer;
+  /** The name authenticator apps show next to the account. */
+  issuer: string;
+}
+
 /** What the domain services need, passed in so tests can swap the clock or the hasher. */
 export interface ServiceDeps {
   db: Database;
@@ -33,6 +43,7 @@ export interface ServiceDeps {
   lockoutPolicy: LockoutPolicy;
   /** Key for deriving a refresh token's successor (see services/tokens.ts). */
   refreshTokenKey: string;
+  mfa: MfaSettings;
   log: Log;
 }
 

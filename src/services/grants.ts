@@ -1,9 +1,9 @@
 import { DomainError, InvalidInputError } from '../errors.js';
-import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
-import { startSession } from './sessions.js';
-import { issueTokens, refreshTokens, type TokenPair } from './tokens.js';
-import { passwordWeakness, type PasswordWeakness } from './passwords-policy.js';
+import { openLoginSession, type LoginTokens } from './login-session.js';
+import { loginWithSecondFactor, requireSecondFactor } from './mfa-login.js';
+import { refreshTokens } from './tokens.js';
+import { passwordWeakness } from './passwords-policy.js';
 import { authenticate } from './users.js';
 
 export interface TokenRequest {
@@ -11,6 +11,9 @@ export interface TokenRequest {
   username?: string;
   password?: string;
   refresh_token?: string;
+  mfa_token?: string;
+  otp?: string;
+  recovery_code?: string;
 }
 
 function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K[]): void {
@@ -20,28 +23,22 @@ function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K
   }
 }
 
-/** A password grant's reply: `weak_password` when the password breaks today's rules (see `passwordWeakness`). */
-export type LoginTokens = TokenPair & { weak_password?: PasswordWeakness };
-
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<LoginTokens> {
   const user = await authenticate(deps, login, password, client);
   const weakness = passwordWeakness(deps, password, user);
-  const session = await startSession(deps, user.id, client);
-  await recordSecurityEvent(deps, {
-    type: 'login_succeeded',
-    userId: user.id,
-    client,
-    details: { sessionId: session.id, ...(weakness && { weakPassword: weakness.type }) },
-  });
-  const tokens = await issueTokens(deps, user, session);
-  return weakness ? { ...tokens, weak_password: weakness } : tokens;
+  await requireSecondFactor(deps, user, weakness, client);
+  return openLoginSession(deps, user, { amr: ['pwd'], weakness }, client);
 }
+
+/** Auth0's names for the second step of a login, so clients written for its MFA API work unchanged. */
+const AUTH0_MFA_OTP = 'http://auth0.com/oauth/grant-type/mfa-otp';
+const AUTH0_MFA_RECOVERY_CODE = 'http://auth0.com/oauth/grant-type/mfa-recovery-code';
 
 /**
  * The token endpoint's grants. `grant_type` may be omitted or empty (the Python service's clients never
  * needed it) and then means `password`.
- * @see RFC 6749 §4.3 (password), §6 (refresh_token), §5.2 (unsupported_grant_type)
+ * @see RFC 6749 §4.3 (password), §6 (refresh_token), §5.2 (unsupported_grant_type); issue 14 (mfa_otp, mfa_recovery_code)
  */
 export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, client: ClientInfo): Promise<LoginTokens> {
   // An empty field counts as absent, as FastAPI reads forms: its clients often send `grant_type=`.
@@ -52,6 +49,14 @@ export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, cl
     case 'refresh_token':
       required(request, ['refresh_token']);
       return refreshTokens(deps, request.refresh_token!, client);
+    case 'mfa_otp':
+    case AUTH0_MFA_OTP:
+      required(request, ['mfa_token', 'otp']);
+      return loginWithSecondFactor(deps, request.mfa_token!, { otp: request.otp! }, client);
+    case 'mfa_recovery_code':
+    case AUTH0_MFA_RECOVERY_CODE:
+      required(request, ['mfa_token', 'recovery_code']);
+      return loginWithSecondFactor(deps, request.mfa_token!, { recoveryCode: request.recovery_code! }, client);
     default:
       throw new DomainError('UNSUPPORTED_GRANT_TYPE');
   }

@@ -32,6 +32,14 @@ export function passwordChangeLockoutKey(user: UserRow): string {
   return `password-change:${user.id}`;
 }
 
+/**
+ * Codes of the second factor (one-time or recovery), wherever they are typed: counted per account, so
+ * guessing them meets the same delays as guessing a password (Keycloak counts OTP failures likewise).
+ */
+export function secondFactorLockoutKey(userId: number): string {
+  return `mfa:${userId}`;
+}
+
 /** An attempt under way on one lockout key, already counted as failed. */
 export interface Attempt {
   readonly key: string;
@@ -40,7 +48,7 @@ export interface Attempt {
   readonly lockedUntil: Date | null;
 }
 
-type LockedOutCode = 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_PASSWORD_ATTEMPTS';
+type LockedOutCode = 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_PASSWORD_ATTEMPTS' | 'TOO_MANY_CODE_ATTEMPTS';
 
 /**
  * Starts a password check on `key`. While a delay runs the attempt is refused before the password is even
@@ -86,7 +94,7 @@ export async function attemptAbandoned(deps: ServiceDeps, attempt: Attempt): Pro
 export async function clearLockouts(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>, login: string): Promise<number> {
   const user = await findUserByLogin(deps.db, login);
   const keys = user
-    ? [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user)]
+    ? [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user), secondFactorLockoutKey(user.id)]
     : [loginLockoutKey(login)];
   const cleared = await deleteLoginFailures(deps.db, keys);
   await recordSecurityEvent(deps, { type: 'lockout_cleared', userId: user?.id ?? null, details: { login: login.slice(0, 254), cleared } });

@@ -52,8 +52,14 @@ export type Introspection =
       exp: number;
       iat?: number;
       jti?: string;
+      /** Sessions opened with the second factor: `["pwd", "otp"]` (RFC 8176), as in their access tokens. */
+      amr?: string[];
       scope: string;
     };
+
+/** The `amr` of a session with two factors, as its access tokens carry it (see services/tokens.ts); else nothing. */
+const twoFactorAmr = (amr: unknown) =>
+  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && amr.includes('otp') ? { amr: amr as string[] } : {};
 
 /** @see RFC 7662 §2.2 — anything but a currently valid token of ours is just `{"active": false}`. */
 export async function introspectToken(deps: ServiceDeps, token: string): Promise<Introspection> {
@@ -70,6 +76,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
         exp: claims.exp,
         ...(claims.iat === undefined ? {} : { iat: claims.iat }),
         ...(claims.jti === undefined ? {} : { jti: claims.jti }),
+        ...twoFactorAmr(claims.amr),
         scope: '',
       };
     } catch (error) {
@@ -92,6 +99,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
     sid: found.session.id,
     exp: Math.floor(found.token.expiresAt.getTime() / 1000),
     iat: Math.floor(found.token.createdAt.getTime() / 1000),
+    ...twoFactorAmr(found.session.amr),
     scope: '',
   };
 }

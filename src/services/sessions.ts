@@ -16,7 +16,8 @@ export function isSessionActive(session: SessionRow, now: Date, policy: SessionP
 
 const MAX_USER_AGENT = 512;
 
-export async function startSession(deps: ServiceDeps, userId: number, client: ClientInfo): Promise<SessionRow> {
+/** `amr` (RFC 8176): how the login was authenticated, kept for the session's tokens and its refreshes. */
+export async function startSession(deps: ServiceDeps, userId: number, client: ClientInfo, amr: string[] = ['pwd']): Promise<SessionRow> {
   const now = deps.clock.now();
   return insertSession(deps.db, {
     userId,
@@ -24,6 +25,7 @@ export async function startSession(deps: ServiceDeps, userId: number, client: Cl
     expiresAt: new Date(now.getTime() + deps.sessionPolicy.maxLifetimeSeconds * 1000),
     userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
     ip: client.ip,
+    amr,
   });
 }
 
@@ -35,6 +37,7 @@ export interface SessionView {
   user_agent: string | null;
   ip: string | null;
   current: boolean;
+  amr: string[];
 }
 
 export async function listSessions(deps: ServiceDeps, userId: number, currentSessionId: string | undefined): Promise<SessionView[]> {
@@ -50,6 +53,7 @@ export async function listSessions(deps: ServiceDeps, userId: number, currentSes
       user_agent: s.userAgent,
       ip: s.ip,
       current: s.id === currentSessionId,
+      amr: s.amr,
     }));
 }
 

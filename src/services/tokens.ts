@@ -39,9 +39,17 @@ async function storeRefreshToken(deps: ServiceDeps, db: ServiceDeps['db'], sessi
   });
 }
 
-async function pair(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, sessionId: string, refreshToken: string): Promise<TokenPair> {
+/**
+ * `amr` goes only into tokens of sessions opened with the second factor (`["pwd","otp"]`). A password
+ * login's token keeps the Python service's shape and size: the password is the only single factor there
+ * is, so a token without `amr` means exactly "password". Refreshes keep the session's value.
+ * @see RFC 8176 §2; issue 14
+ */
+const amrClaim = (session: Pick<SessionRow, 'amr'>) => (session.amr.includes('otp') ? { amr: session.amr } : {});
+
+async function pair(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, session: SessionRow, refreshToken: string): Promise<TokenPair> {
   return {
-    access_token: await deps.accessTokens.sign({ userId: user.id, username: user.username, sessionId }),
+    access_token: await deps.accessTokens.sign({ userId: user.id, username: user.username, sessionId: session.id, ...amrClaim(session) }),
     token_type: 'bearer',
     expires_in: deps.accessTokenTtlSeconds,
     refresh_token: refreshToken,
@@ -52,7 +60,7 @@ async function pair(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, s
 export async function issueTokens(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, session: SessionRow): Promise<TokenPair> {
   const refreshToken = newOpaqueToken();
   await storeRefreshToken(deps, deps.db, session.id, refreshToken, deps.clock.now());
-  return pair(deps, user, session.id, refreshToken);
+  return pair(deps, user, session, refreshToken);
 }
 
 type Rotation =
@@ -99,5 +107,5 @@ export async function refreshTokens(deps: ServiceDeps, refreshToken: string, cli
   if (rotation.kind !== 'rotated') throw new DomainError('INVALID_REFRESH_TOKEN');
   const user = await findUserById(deps.db, rotation.session.userId);
   if (user === undefined || !user.isActive) throw new DomainError('INVALID_REFRESH_TOKEN');
-  return pair(deps, user, rotation.session.id, rotation.refreshToken);
+  return pair(deps, user, rotation.session, rotation.refreshToken);
 }

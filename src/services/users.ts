@@ -26,6 +26,11 @@ export function toPublicUser(user: UserRow): PublicUser {
   return { id: user.id, username: user.username, email: user.email };
 }
 
+/** The profile of `GET /user/user`: the public fields and whether logins ask for a second factor. */
+export function toProfile(user: UserRow): PublicUser & { mfa_enabled: boolean } {
+  return { ...toPublicUser(user), mfa_enabled: user.mfaEnabled };
+}
+
 /**
  * Hashes before inserting, so a duplicate sign-up costs the same time as a successful one; the database's
  * unique indexes decide concurrent sign-ups.

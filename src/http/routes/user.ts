@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { exchangeGrant } from '../../services/grants.js';
 import { refreshTokens } from '../../services/tokens.js';
-import { changePassword, registerUser, toPublicUser } from '../../services/users.js';
+import { changePassword, registerUser, toProfile } from '../../services/users.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, OAuthErrorBody, ValidationErrorBody } from '../schemas/common.js';
-import { LoginTokenResponse, PublicUser, RefreshBody, RegisterBody, TokenBody, TokenResponse, UpdatePasswordBody } from '../schemas/user.js';
+import { MfaRequiredBody } from '../schemas/mfa.js';
+import { LoginTokenResponse, Profile, PublicUser, RefreshBody, RegisterBody, TokenBody, TokenResponse, UpdatePasswordBody } from '../schemas/user.js';
 
 const FORM_OR_JSON = ['application/x-www-form-urlencoded', 'application/json'];
 export const BEARER_AUTH = [{ OAuth2PasswordBearer: [] }];
@@ -25,11 +26,19 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/token', {
     schema: {
-      summary: 'OAuth2 token endpoint: password and refresh_token grants',
+      summary: 'OAuth2 token endpoint: password, refresh_token, mfa_otp and mfa_recovery_code grants',
       tags: ['user'],
       consumes: FORM_OR_JSON,
       body: TokenBody,
-      response: { 200: LoginTokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 422: ValidationErrorBody, 429: Detail, 503: Detail },
+      response: {
+        200: LoginTokenResponse,
+        400: OAuthErrorBody,
+        401: OAuthErrorBody,
+        403: MfaRequiredBody,
+        422: ValidationErrorBody,
+        429: Detail,
+        503: Detail,
+      },
     },
     config: { oauthErrors: true },
     onRequest: app.throttles.loginPerIp,
@@ -62,10 +71,10 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The authenticated user’s profile',
       tags: ['user'],
       security: BEARER_AUTH,
-      response: { 200: PublicUser, 401: Detail, 404: Detail },
+      response: { 200: Profile, 401: Detail, 404: Detail },
     },
     onRequest: requireUser,
-    handler: async (request) => toPublicUser(request.user!),
+    handler: async (request) => toProfile(request.user!),
   });
 
   app.put('/update_password', {

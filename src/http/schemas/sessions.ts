@@ -8,6 +8,7 @@ export const Session = Type.Object({
   user_agent: Type.Union([Type.String(), Type.Null()]),
   ip: Type.Union([Type.String(), Type.Null()]),
   current: Type.Boolean({ description: 'The session of the token making this request' }),
+  amr: Type.Array(Type.String(), { description: 'How its login was authenticated (RFC 8176): ["pwd"], or ["pwd", "otp"] with the second factor' }),
 });
 
 /**
@@ -38,6 +39,7 @@ export const IntrospectionResponse = Type.Object(
     exp: Type.Optional(Type.Integer()),
     iat: Type.Optional(Type.Integer()),
     jti: Type.Optional(Type.String()),
+    amr: Type.Optional(Type.Array(Type.String(), { description: 'Sessions opened with the second factor: ["pwd", "otp"] (RFC 8176)' })),
     scope: Type.Optional(Type.String()),
   },
   { description: 'RFC 7662 §2.2' },

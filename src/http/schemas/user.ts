@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import { Email, Login, NewPassword, OAuthParameter, OpaqueToken, PresentedSecret, Username } from './common.js';
+import { Otp, RecoveryCode } from './mfa.js';
 
 export const PublicUser = Type.Object({
   username: Type.String(),
@@ -7,14 +8,30 @@ export const PublicUser = Type.Object({
   id: Type.Integer(),
 });
 
+/** `GET /user/user`: the public fields and the account's security settings. */
+export const Profile = Type.Object({
+  ...PublicUser.properties,
+  mfa_enabled: Type.Boolean({ description: 'Logins ask for a second factor (TOTP)' }),
+});
+
 export const RegisterBody = Type.Object({ username: Username, email: Email, password: NewPassword });
 
 /** OAuth2 token request (RFC 6749 §4.3 and §6): which fields are required depends on `grant_type`. */
 export const TokenBody = Type.Object({
-  grant_type: Type.Optional(OAuthParameter(64, '`password` (the default, also when empty) or `refresh_token`')),
+  grant_type: Type.Optional(
+    OAuthParameter(
+      64,
+      '`password` (the default, also when empty), `refresh_token`, or the second step of a login with a second factor: ' +
+        '`mfa_otp` (with `mfa_token`, `otp`) or `mfa_recovery_code` (with `mfa_token`, `recovery_code`); Auth0\'s names ' +
+        '`http://auth0.com/oauth/grant-type/mfa-otp` and `http://auth0.com/oauth/grant-type/mfa-recovery-code` work too',
+    ),
+  ),
   username: Type.Optional(Login),
   password: Type.Optional(PresentedSecret),
   refresh_token: Type.Optional(OpaqueToken),
+  mfa_token: Type.Optional({ ...OpaqueToken, description: 'From the `403 mfa_required` answer to the password grant' }),
+  otp: Type.Optional(Otp),
+  recovery_code: Type.Optional(RecoveryCode),
   scope: Type.Optional(OAuthParameter(1024, 'Ignored for now')),
   client_id: Type.Optional(OAuthParameter(256)),
   client_secret: Type.Optional(OAuthParameter(256)),

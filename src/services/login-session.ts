@@ -1,0 +1,31 @@
+import type { UserRow } from '../db/schema.js';
+import { recordSecurityEvent } from './audit.js';
+import type { ClientInfo, ServiceDeps } from './deps.js';
+import type { PasswordWeakness } from './passwords-policy.js';
+import { startSession } from './sessions.js';
+import { issueTokens, type TokenPair } from './tokens.js';
+
+/** A login's reply: `weak_password` when the password breaks today's rules (see `passwordWeakness`). */
+export type LoginTokens = TokenPair & { weak_password?: PasswordWeakness };
+
+export interface CompletedLogin {
+  /** How the login was authenticated (RFC 8176): `['pwd']`, or `['pwd', 'otp']` with the second factor. */
+  amr: string[];
+  weakness?: PasswordWeakness | undefined;
+  /** Audited with the login: which second factor was used. */
+  secondFactor?: 'otp' | 'recovery_code';
+}
+
+/** The end of every login, with one factor or two: opens the session and issues its first tokens. */
+export async function openLoginSession(deps: ServiceDeps, user: UserRow, login: CompletedLogin, client: ClientInfo): Promise<LoginTokens> {
+  const { amr, weakness, secondFactor } = login;
+  const session = await startSession(deps, user.id, client, amr);
+  await recordSecurityEvent(deps, {
+    type: 'login_succeeded',
+    userId: user.id,
+    client,
+    details: { sessionId: session.id, ...(secondFactor && { secondFactor }), ...(weakness && { weakPassword: weakness.type }) },
+  });
+  const tokens = await issueTokens(deps, user, session);
+  return weakness ? { ...tokens, weak_password: weakness } : tokens;
+}
