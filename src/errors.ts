@@ -18,6 +18,8 @@ export const ERROR_MESSAGES = {
   TOO_MANY_PASSWORD_ATTEMPTS: 'Too many incorrect passwords; try again later',
   RATE_LIMITED: 'Too many requests; try again later',
   SERVICE_BUSY: 'The service is busy; try again shortly',
+  INVALID_MAIL_TOKEN: 'Invalid or expired token',
+  EMAIL_NOT_VERIFIED: 'Email not verified',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

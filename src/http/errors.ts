@@ -44,7 +44,16 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   RATE_LIMITED: { status: 429 },
   /** Too many password hashes already queued (crypto/hash-queue.ts); Retry-After says when to come back. */
   SERVICE_BUSY: { status: 503 },
+  /** A mailed token that is unknown, spent, expired, malformed or of another purpose: one answer for all. */
+  INVALID_MAIL_TOKEN: { status: 400 },
+  /** Only after the password was right (REQUIRE_VERIFIED_EMAIL), so it tells a guesser nothing. */
+  EMAIL_NOT_VERIFIED: { status: 403 },
 };
+
+/** The HTTP status of a domain error, for the HTML pages that render their own bodies. */
+export function statusOf(code: ErrorCode): number {
+  return BY_CODE[code].status;
+}
 
 /** FastAPI-style `{loc, msg, type}` from one Ajv error. */
 function toFieldError(context: string, error: NonNullable<FastifyError['validation']>[number]): FieldError {

@@ -13,7 +13,17 @@ export type SecurityEventType =
   | 'logout_all'
   | 'session_revoked'
   | 'token_revoked'
-  | 'lockout_cleared';
+  | 'lockout_cleared'
+  // The mailed flows (issue 11).
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'verification_requested'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'profile_updated'
+  | 'account_deleted'
+  | 'login_unverified';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked', 'password_change_failed']);

@@ -32,6 +32,11 @@ export function passwordChangeLockoutKey(user: UserRow): string {
   return `password-change:${user.id}`;
 }
 
+/** Every lockout key of an account: its two login names and its password changes. */
+export function accountLockoutKeys(user: UserRow): string[] {
+  return [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user)];
+}
+
 /** An attempt under way on one lockout key, already counted as failed. */
 export interface Attempt {
   readonly key: string;
@@ -85,9 +90,7 @@ export async function attemptAbandoned(deps: ServiceDeps, attempt: Attempt): Pro
  */
 export async function clearLockouts(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>, login: string): Promise<number> {
   const user = await findUserByLogin(deps.db, login);
-  const keys = user
-    ? [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user)]
-    : [loginLockoutKey(login)];
+  const keys = user ? accountLockoutKeys(user) : [loginLockoutKey(login)];
   const cleared = await deleteLoginFailures(deps.db, keys);
   await recordSecurityEvent(deps, { type: 'lockout_cleared', userId: user?.id ?? null, details: { login: login.slice(0, 254), cleared } });
   return cleared;

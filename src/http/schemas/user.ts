@@ -5,6 +5,7 @@ export const PublicUser = Type.Object({
   username: Type.String(),
   email: Type.String(),
   id: Type.Integer(),
+  email_verified: Type.Boolean({ description: 'Whether the owner of the address confirmed it (a mailed link)' }),
 });
 
 export const RegisterBody = Type.Object({ username: Username, email: Email, password: NewPassword });
