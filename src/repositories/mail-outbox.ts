@@ -15,6 +15,11 @@ export async function insertMail(db: Database, mail: OutgoingMail, now: Date): P
   await db.insert(mailOutbox).values({ ...mail, createdAt: now, nextAttemptAt: now });
 }
 
+/** A transaction-scoped lock on one address (any letter case), released when the transaction ends. */
+export async function lockAddress(tx: Database, address: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`mail:${address.toLowerCase()}`}))`);
+}
+
 /** Mails of these kinds queued for `recipient` (any letter case) since `since`. */
 export async function countMailsSince(db: Database, recipient: string, kinds: string[], since: Date): Promise<number> {
   const [row] = await db

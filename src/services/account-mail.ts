@@ -3,7 +3,7 @@ import type { Database } from '../db/client.js';
 import type { UserRow } from '../db/schema.js';
 import { noticeMail, requestedMail, type NoticeKind, type RequestedMailKind } from '../mail/templates.js';
 import { deleteAccountTokens, insertAccountToken } from '../repositories/account-tokens.js';
-import { countMailsSince, insertMail } from '../repositories/mail-outbox.js';
+import { countMailsSince, insertMail, lockAddress } from '../repositories/mail-outbox.js';
 import { findUserById } from '../repositories/users.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -28,11 +28,14 @@ function inWords(seconds: number): string {
 
 /**
  * Whether `address` may be sent one more mail it (or someone) asked for: at most MAIL_PER_ADDRESS_PER_HOUR
- * an hour, so the service cannot be used to flood an inbox. Past it the endpoints still answer 202.
+ * an hour, so the service cannot be used to flood an inbox. Past it the endpoints still answer 202. Run
+ * inside the transaction that queues the mail: a lock on the address (released at commit) makes
+ * concurrent requests for one address count one after the other, so a burst cannot overshoot the limit.
  */
-export async function underSendLimit(deps: MailDeps, address: string): Promise<boolean> {
+export async function underSendLimit(deps: MailDeps, tx: Database, address: string): Promise<boolean> {
+  await lockAddress(tx, address);
   const since = new Date(deps.clock.now().getTime() - 3600_000);
-  return (await countMailsSince(deps.db, address, REQUESTED_KINDS, since)) < deps.mail.perAddressPerHour;
+  return (await countMailsSince(tx, address, REQUESTED_KINDS, since)) < deps.mail.perAddressPerHour;
 }
 
 /**

@@ -26,13 +26,14 @@ export async function requestEmailChange(
     throw new InvalidInputError([{ loc: ['body', 'new_email'], msg: 'This is already the account’s e-mail address', type: 'value_error' }]);
   }
   if ((await findUserByEmail(deps.db, input.newEmail)) !== undefined) throw new DomainError('USER_ALREADY_EXISTS');
-  // Past the new address's hourly limit the request is accepted and nothing is sent, as elsewhere.
-  if (!(await underSendLimit(deps, input.newEmail))) return;
-  await deps.db.transaction(async (tx) => {
+  const queued = await deps.db.transaction(async (tx) => {
+    // Past the new address's hourly limit the request is accepted and nothing is sent, as elsewhere.
+    if (!(await underSendLimit(deps, tx, input.newEmail))) return false;
     await issueMailedToken(deps, tx, user, 'change_email', input.newEmail);
     await queueNoticeMail(deps, tx, user, 'email_change_requested');
+    return true;
   });
-  await recordSecurityEvent(deps, { type: 'email_change_requested', userId: user.id, client });
+  if (queued) await recordSecurityEvent(deps, { type: 'email_change_requested', userId: user.id, client });
 }
 
 /**

@@ -20,11 +20,15 @@ export function requestVerifyToken(deps: ServiceDeps, email: string, client: Cli
 export async function requestVerification(deps: ServiceDeps, email: string, client?: ClientInfo): Promise<boolean> {
   const user = await findUserByEmail(deps.db, email);
   if (user === undefined || !user.isActive || user.emailVerified) return false;
-  if (!(await underSendLimit(deps, user.email))) {
+  const queued = await deps.db.transaction(async (tx) => {
+    if (!(await underSendLimit(deps, tx, user.email))) return false;
+    await issueMailedToken(deps, tx, user, 'verify_email', user.email);
+    return true;
+  });
+  if (!queued) {
     deps.log.info({ userId: user.id, reqId: client?.requestId }, 'verification not mailed: the address reached its hourly limit');
     return false;
   }
-  await deps.db.transaction((tx) => issueMailedToken(deps, tx, user, 'verify_email', user.email));
   await recordSecurityEvent(deps, { type: 'verification_requested', userId: user.id, client });
   return true;
 }

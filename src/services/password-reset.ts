@@ -23,11 +23,15 @@ export function forgotPassword(deps: ServiceDeps, email: string, client: ClientI
 export async function requestPasswordReset(deps: ServiceDeps, email: string, client?: ClientInfo): Promise<boolean> {
   const user = await findUserByEmail(deps.db, email);
   if (user === undefined || !user.isActive) return false;
-  if (!(await underSendLimit(deps, user.email))) {
+  const queued = await deps.db.transaction(async (tx) => {
+    if (!(await underSendLimit(deps, tx, user.email))) return false;
+    await issueMailedToken(deps, tx, user, 'reset_password', user.email);
+    return true;
+  });
+  if (!queued) {
     deps.log.info({ userId: user.id, reqId: client?.requestId }, 'password reset not mailed: the address reached its hourly limit');
     return false;
   }
-  await deps.db.transaction((tx) => issueMailedToken(deps, tx, user, 'reset_password', user.email));
   await recordSecurityEvent(deps, { type: 'password_reset_requested', userId: user.id, client });
   return true;
 }
