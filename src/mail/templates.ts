@@ -7,7 +7,7 @@
 /** Mails a person asks for; these count against the per-address sending limit. */
 export type RequestedMailKind = 'reset_password' | 'verify_email' | 'change_email';
 /** Notices of changes to an account (ASVS 5.0 6.3.7); `second_factor_*` are for the TOTP work (issue 14). */
-export type NoticeKind = 'password_changed' | 'email_change_requested' | 'email_changed' | 'account_deleted' | 'second_factor_enabled' | 'second_factor_disabled';
+export type NoticeKind = 'password_changed' | 'username_changed' | 'email_change_requested' | 'email_changed' | 'account_deleted' | 'second_factor_enabled' | 'second_factor_disabled';
 
 export interface ComposedMail {
   subject: string;
@@ -63,6 +63,7 @@ export function requestedMail(kind: RequestedMailKind, ctx: MailContext, link: {
 
 const NOTICES: Record<NoticeKind, (ctx: MailContext) => [string, string]> = {
   password_changed: (c) => ['your password was changed', `The password of your ${c.appName} account was changed, and every session was ended.`],
+  username_changed: (c) => ['your username was changed', `Your ${c.appName} account has a new username: ${c.username}.`],
   email_change_requested: (c) => ['a change of e-mail address was requested', `Your ${c.appName} account asked to move to another e-mail address. It moves only once the new address is confirmed.`],
   email_changed: (c) => ['your e-mail address was changed', `Your ${c.appName} account now uses another e-mail address; this one will receive nothing more.`],
   account_deleted: (c) => ['your account was deleted', `Your ${c.appName} account and everything it held has been deleted.`],

@@ -12,11 +12,16 @@ import { verifyCurrentPassword } from './users.js';
 /**
  * `PATCH /user/user`: the username, for now (the address changes through the mailed confirmation of
  * services/email-change.ts). Access tokens keep working: they name the user by `uid`. A name another
- * account has, in any letter case, is refused as at registration (409).
+ * account has, in any letter case, is refused as at registration (409). The address gets a notice.
  */
 export async function updateProfile(deps: ServiceDeps, user: UserRow, change: { username?: string }, client: ClientInfo): Promise<UserRow> {
   if (change.username === undefined || change.username === user.username) return user;
-  const updated = await updateUserProfile(deps.db, user.id, { username: change.username }, deps.clock.now());
+  const updated = await deps.db.transaction(async (tx) => {
+    const updated = await updateUserProfile(tx, user.id, { username: change.username }, deps.clock.now());
+    // ASVS 5.0 6.3.7: a changed username is a changed authentication detail (it is a login name).
+    if (updated) await queueNoticeMail(deps, tx, updated, 'username_changed');
+    return updated;
+  });
   if (updated === undefined) return user;
   await recordSecurityEvent(deps, { type: 'profile_updated', userId: user.id, client, details: { fields: ['username'] } });
   return updated;

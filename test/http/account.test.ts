@@ -36,6 +36,8 @@ for (const kind of await databaseKinds()) {
       const refreshed = await ctx.app.inject({ method: 'POST', url: '/user/token/refresh', ...form({ refresh_token: pair.refresh_token }) });
       assert.equal(refreshed.statusCode, 200);
       await login(ctx.app, renamed, user.password);
+      await deliverMail(ctx.app);
+      assert.match(smtp.to(user.email).at(-1)!.subject, /your username was changed/);
       const taken = await patch(pair.access_token, { username: other.username.toUpperCase() });
       assert.equal(taken.statusCode, 409);
       assert.deepEqual(taken.json(), { detail: 'User already exists' });
