@@ -41,7 +41,7 @@ export function createMailSender(deps: { db: Database; clock: Clock; log: Log },
       const { file } = await transport.send({ id: mail.id, to: mail.recipient, subject: mail.subject, text: mail.textBody ?? '', html: mail.htmlBody ?? '' });
       await markMailSent(deps.db, mail.id, deps.clock.now());
       // The path only: the link inside the file carries a live token, which stays out of logs.
-      if (file) deps.log.info({ ...entry, file }, `mail written to ${file} (no SMTP_URL): open it to follow its link`);
+      if (file) deps.log.info({ ...entry, file }, `mail written to ${file} (no SMTP_URL); its text, with the link, is in ${file.replace(/\.eml$/, '.txt')}`);
       else deps.log.info(entry, 'mail sent');
       return true;
     } catch (error) {

@@ -40,8 +40,8 @@ export function smtpTransport(url: string, from: string): MailTransport {
 }
 
 /**
- * Without SMTP_URL: each mail becomes an `.eml` file (open it in any mail program, or read it: the link
- * is in plain text) under `DATA_DIR/outbox/`. Named by time and outbox id, never by anything it contains.
+ * Without SMTP_URL: each mail becomes an `.eml` file (open it in any mail program) under `DATA_DIR/outbox/`,
+ * with its text part beside it as `.txt`. Named by time and outbox id, never by anything it contains.
  */
 export function folderTransport(dir: string, from: string): MailTransport {
   const composer = createTransport({ streamTransport: true, buffer: true, newline: 'unix' }, { from });
@@ -53,6 +53,9 @@ export function folderTransport(dir: string, from: string): MailTransport {
       await mkdir(folder, { recursive: true, mode: 0o700 });
       const file = join(folder, `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.id}.eml`);
       await writeFile(file, info.message as Buffer, { mode: 0o600 });
+      // The .eml's text is quoted-printable (its link line is too long for plain 7-bit), which breaks the
+      // link for someone reading the file in a terminal; the text part beside it reads as it is.
+      await writeFile(file.replace(/\.eml$/, '.txt'), mail.text, { mode: 0o600 });
       return { file };
     },
     close: () => composer.close(),
