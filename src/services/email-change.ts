@@ -2,7 +2,7 @@ import { hashOpaqueToken } from '../crypto/opaque-tokens.js';
 import type { UserRow } from '../db/schema.js';
 import { DomainError, InvalidInputError } from '../errors.js';
 import { deleteAccountTokens, redeemAccountToken } from '../repositories/account-tokens.js';
-import { findUserByEmail, updateUserProfile } from '../repositories/users.js';
+import { findUserByEmail, findUserById, updateUserProfile } from '../repositories/users.js';
 import { issueMailedToken, queueNoticeMail, underSendLimit } from './account-mail.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
@@ -46,7 +46,7 @@ export async function confirmEmailChange(deps: ServiceDeps, token: string, clien
     const now = deps.clock.now();
     const spent = await redeemAccountToken(tx, hashOpaqueToken(token), 'change_email', now);
     if (spent === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
-    const before = await tx.query.users.findFirst({ where: (u, { eq }) => eq(u.id, spent.userId) });
+    const before = await findUserById(tx, spent.userId);
     const user = await updateUserProfile(tx, spent.userId, { email: spent.email, emailVerified: true }, now);
     if (user === undefined || before === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
     await deleteAccountTokens(tx, user.id, ['reset_password', 'verify_email']);

@@ -4,7 +4,7 @@ import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { redeemAccountToken } from '../repositories/account-tokens.js';
 import { findUserByEmail, markEmailVerified } from '../repositories/users.js';
-import { issueMailedToken, underSendLimit } from './account-mail.js';
+import { issueMailedToken, underSendLimit, type MailDeps } from './account-mail.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
@@ -34,7 +34,7 @@ export async function requestVerification(deps: ServiceDeps, email: string, clie
 }
 
 /** At registration, in its transaction (the user row, the token and the mail commit together). */
-export async function queueVerificationAtRegistration(deps: ServiceDeps, tx: Database, user: UserRow): Promise<void> {
+export async function queueVerificationAtRegistration(deps: MailDeps, tx: Database, user: UserRow): Promise<void> {
   await issueMailedToken(deps, tx, user, 'verify_email', user.email);
 }
 

@@ -15,7 +15,7 @@ import {
 import { endAllSessions } from './sessions.js';
 import { assertAcceptablePassword } from './passwords-policy.js';
 import { upgradePasswordHash } from './password-rehash.js';
-import { queueNoticeMail } from './account-mail.js';
+import { queueNoticeMail, type MailDeps } from './account-mail.js';
 import { queueVerificationAtRegistration } from './email-verification.js';
 
 export interface PublicUser {
@@ -34,14 +34,16 @@ export function toPublicUser(user: UserRow): PublicUser {
  * unique indexes decide concurrent sign-ups.
  */
 export async function registerUser(
-  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'> & Partial<ServiceDeps>,
+  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'> & Partial<MailDeps>,
   input: { username: string; email: string; password: string },
 ): Promise<PublicUser> {
   assertAcceptablePassword(deps, input.password, 'password', input);
   const hashPassword = await deps.hasher.hash(input.password);
   const row = { username: input.username, email: input.email, hashPassword };
-  // With mail set up, the account, its verification token and the mail commit together.
-  const mailing = deps.mail?.verifyOnRegistration ? (deps as ServiceDeps) : undefined;
+  // With mail set up, the account, its verification token and the mail commit together. The CLI passes no
+  // mail settings and mails nothing.
+  const { mail, clock, log } = deps;
+  const mailing = mail?.verifyOnRegistration && clock && log ? { db: deps.db, mail, clock, log } : undefined;
   const user = mailing
     ? await deps.db.transaction(async (tx) => {
         const user = await insertUser(tx, row);
