@@ -45,7 +45,7 @@ test('npm start with SMTP_URL: verification and password reset by mail, delivere
   assert.equal(loggedIn.status, 200, loggedIn.body);
   await smtp.waitFor((m) => /your password was changed/.test(m.subject));
 
-  server.signal('SIGTERM');
+  server.child.kill('SIGTERM'); // npm forwards it to the server (the start script execs node)
   assert.equal(await server.exited, 0);
   const logs = server.output();
   assert.match(logs, /"msg":"mail sent"/);
