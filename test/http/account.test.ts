@@ -94,6 +94,30 @@ for (const kind of await databaseKinds()) {
       assert.equal((await ctx.app.inject({ url: '/user/user', headers: bearer(pair.access_token) })).statusCode, 404, 'the old token does not name the new account');
     });
 
+    test('the OpenAPI document describes the new routes (tagged, with bodies and answers); the link pages are not in it', async () => {
+      const spec = (await ctx.app.inject({ url: '/openapi.json' })).json() as {
+        paths: Record<string, Record<string, { tags?: string[]; requestBody?: unknown; responses: Record<string, unknown> }>>;
+      };
+      const expected: [string, string, string][] = [
+        ['/user/forgot-password', 'post', '202'],
+        ['/user/reset-password', 'post', '200'],
+        ['/user/request-verify-token', 'post', '202'],
+        ['/user/verify', 'post', '200'],
+        ['/user/change-email', 'post', '202'],
+        ['/user/change-email/verify', 'post', '200'],
+        ['/user/user', 'patch', '200'],
+        ['/user/user', 'delete', '204'],
+      ];
+      for (const [path, method, status] of expected) {
+        const operation = spec.paths[path]?.[method];
+        assert.ok(operation, `${method} ${path}`);
+        assert.deepEqual(operation.tags, ['account']);
+        assert.ok(operation.requestBody, `${method} ${path} has a body schema`);
+        assert.ok(operation.responses[status], `${method} ${path} documents ${status}`);
+      }
+      assert.equal(spec.paths['/user/reset-password/confirm'], undefined);
+    });
+
     test('deleteAccount (for administrators) deletes by id without a password; an unknown id is false', async () => {
       const user = await register(ctx.app);
       const pair = await login(ctx.app, user.username, user.password);
