@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -52,4 +52,32 @@ test('npm start with SMTP_URL: verification and password reset by mail, delivere
   for (const secret of [verify.token, reset.token, 'testpass1', 'brand-new-pass-1']) {
     assert.equal(logs.includes(secret), false, `logs must not contain ${secret.slice(0, 8)}…`);
   }
+});
+
+test('npm start without SMTP_URL: mail becomes files under DATA_DIR/outbox/, and the log says where (never the token)', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-e2e-outbox-'));
+  const port = await freePort();
+  const server = await startServer(childEnv({ DATA_DIR: dataDir, PORT: String(port), BCRYPT_ROUNDS: '4' }), port);
+  t.after(() => {
+    server.signal('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  assert.equal((await curl('-X', 'POST', `${base}/user/register`, '-d', 'username=devuser&email=dev@example.com&password=testpass1')).status, 201);
+  assert.equal((await curl('-X', 'POST', `${base}/user/forgot-password`, '-d', 'email=dev@example.com')).status, 202);
+  const outbox = join(dataDir, 'outbox');
+  const deadline = Date.now() + 20_000;
+  while (!(existsSync(outbox) && readdirSync(outbox).some((f) => f.endsWith('.txt'))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const text = readdirSync(outbox).find((f) => f.endsWith('.txt'))!;
+  const token = /confirm\?token=([A-Za-z0-9_-]+)/.exec(readFileSync(join(outbox, text), 'utf8'))![1]!;
+  assert.match(readFileSync(join(outbox, text), 'utf8'), new RegExp(`http://127\\.0\\.0\\.1:${port}/user/reset-password/confirm\\?token=`));
+  const reset = await curl('-X', 'POST', `${base}/user/reset-password`, '-d', `token=${token}&password=brand-new-pass-1`);
+  assert.equal(reset.status, 200, reset.body);
+  server.child.kill('SIGTERM');
+  assert.equal(await server.exited, 0);
+  const logs = server.output();
+  assert.ok(logs.includes(join(outbox, text.replace(/\.txt$/, '.eml'))), 'the log names the file');
+  assert.equal(logs.includes(token), false, 'the token stays out of the log');
 });
