@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
@@ -29,10 +30,17 @@ import { createMfaSettings } from './services/mfa.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { openKeyring } from './services/signing-keys.js';
 import { wellKnownRoutes } from './http/routes/well-known.js';
+import { accountRoutes } from './http/routes/account.js';
+import { accountPages } from './http/pages/account-pages.js';
+import { createMailSender, type MailSender } from './mail/sender.js';
+import { folderTransport, smtpTransport } from './mail/transport.js';
+import { createDeferredWork } from './services/deferred.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     deps: ServiceDeps;
+    /** Delivers the mail outbox; server.ts starts it, tests run it by hand. */
+    mailSender: MailSender;
   }
 }
 
@@ -139,7 +147,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     refreshTokenKey: options.secretKey,
     mfa: createMfaSettings(options.secretKey, config.publicUrl),
     log: app.log,
+    mail: {
+      publicUrl: config.publicUrl,
+      appName: config.mail.appName,
+      resetTokenTtlSeconds: config.mail.resetTokenTtlSeconds,
+      verifyTokenTtlSeconds: config.mail.verifyTokenTtlSeconds,
+      perAddressPerHour: config.mail.perAddressPerHour,
+      requireVerifiedEmail: config.mail.requireVerifiedEmail,
+      verifyOnRegistration: config.mail.smtpUrl !== undefined || config.mail.requireVerifiedEmail,
+    },
+    deferred: createDeferredWork(app.log),
   } satisfies ServiceDeps);
+  // Without SMTP_URL, mail lands as .eml files in DATA_DIR/outbox/ (the `npm start` default).
+  const transport = config.mail.smtpUrl
+    ? smtpTransport(config.mail.smtpUrl, config.mail.from)
+    : folderTransport(join(config.dataDir, 'outbox'), config.mail.from);
+  app.decorate('mailSender', createMailSender({ db, clock, log: app.log }, transport));
+  // Work a request left running (a reset mail being queued) finishes before the database closes.
+  app.addHook('onClose', () => app.deps.deferred.settled());
   app.decorateRequest('user', null);
   app.decorateRequest('claims', null);
   // Every body the API accepts is a small form: credentials or a token (a password of 1,024 four-byte
@@ -169,7 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   await app.register(formbody);
   if (config.corsOrigins.length > 0) {
-    await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'DELETE'], maxAge: 600 });
+    await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], maxAge: 600 });
   }
   await registerMetrics(app);
   await registerLoadShedding(app, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, onShed: (reason) => app.metrics.loadShed.inc({ reason }) });
@@ -208,6 +233,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(userRoutes, { prefix: '/user' });
   await app.register(sessionRoutes, { prefix: '/user' });
   await app.register(mfaRoutes, { prefix: '/user/mfa' });
+  await app.register(accountRoutes, { prefix: '/user' });
+  await app.register(accountPages, { prefix: '/user', appName: config.mail.appName });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
   return app;

@@ -68,6 +68,14 @@ export const EnvSchema = Type.Object({
   PUBLIC_URL: Type.Optional(
     Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$', description: 'the URL people and clients reach this service at, e.g. https://auth.example.com' }),
   ),
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587' })),
+  MAIL_FROM: Type.String({ minLength: 3, maxLength: 254, default: 'user-services <no-reply@localhost>' }),
+  APP_NAME: Type.String({ minLength: 1, maxLength: 64, default: 'user-services' }),
+  RESET_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 5, maximum: 1440, default: 30 }),
+  // NIST SP 800-63B-4 caps the life of a code sent by e-mail at 24 hours.
+  VERIFY_TOKEN_EXPIRE_HOURS: Type.Integer({ minimum: 1, maximum: 24, default: 24 }),
+  REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
+  MAIL_PER_ADDRESS_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -155,6 +163,18 @@ export interface Config {
    * where links point). PUBLIC_URL, else JWT_ISSUER, else the listening address.
    */
   readonly publicUrl: string;
+  /** Mailed links and tokens (services/account-mail.ts, src/mail/). No SMTP URL: mail is written to `DATA_DIR/outbox/`. */
+  readonly mail: {
+    smtpUrl: string | undefined;
+    from: string;
+    appName: string;
+    resetTokenTtlSeconds: number;
+    verifyTokenTtlSeconds: number;
+    /** Mails a person can ask for (reset, verification, e-mail change) per address and hour; past it, none is sent. */
+    perAddressPerHour: number;
+    /** A correct password of an account whose address is not verified is refused (403). */
+    requireVerifiedEmail: boolean;
+  };
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -254,6 +274,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     passwordMinLength: value.PASSWORD_MIN_LENGTH,
     publicUrl: (value.PUBLIC_URL ?? value.JWT_ISSUER ?? listeningUrl(value.HOST, value.PORT)).replace(/\/+$/, ''),
+    mail: {
+      smtpUrl: value.SMTP_URL,
+      from: value.MAIL_FROM,
+      appName: value.APP_NAME,
+      resetTokenTtlSeconds: value.RESET_TOKEN_EXPIRE_MINUTES * 60,
+      verifyTokenTtlSeconds: value.VERIFY_TOKEN_EXPIRE_HOURS * 3600,
+      perAddressPerHour: value.MAIL_PER_ADDRESS_PER_HOUR,
+      requireVerifiedEmail: value.REQUIRE_VERIFIED_EMAIL,
+    },
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

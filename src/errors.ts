@@ -26,6 +26,8 @@ export const ERROR_MESSAGES = {
   MFA_ALREADY_ENABLED: 'Second factor is already enabled; disable it first to enrol another',
   MFA_NOT_ENABLED: 'Second factor is not enabled',
   MFA_NOT_PENDING: 'No second factor enrolment to confirm: start one with POST /user/mfa/totp',
+  INVALID_MAIL_TOKEN: 'Invalid or expired token',
+  EMAIL_NOT_VERIFIED: 'Email not verified',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

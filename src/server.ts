@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { loggerOptions } from './logging.js';
 import { loadOrCreateSecretKey } from './secret-key.js';
-import { pruneSecurityRecords } from './services/housekeeping.js';
+import { pruneMailRecords, pruneSecurityRecords } from './services/housekeeping.js';
 
 /** Reads and validates the environment; prints every problem and exits 1 when it is wrong. */
 export function configFromProcess(): Config {
@@ -84,12 +84,14 @@ async function yieldHelperThreadsToEventLoop(): Promise<void> {
 }
 
 const PRUNE_INTERVAL_MS = 3600_000;
+/** How often the outbox is looked at: a mailed link arrives within about a second of being asked for. */
+const MAIL_POLL_INTERVAL_MS = 1000;
 
 /** Hourly, and once shortly after start: old audit events and stale failure counters go. */
 function schedulePruning(app: FastifyInstance, auditRetentionDays: number): void {
   const prune = () =>
-    pruneSecurityRecords(app.deps, auditRetentionDays).then(
-      (deleted) => app.log.info({ deleted }, 'pruned security records'),
+    Promise.all([pruneSecurityRecords(app.deps, auditRetentionDays), pruneMailRecords(app.deps)]).then(
+      ([security, mail]) => app.log.info({ deleted: { ...security, ...mail } }, 'pruned security records'),
       (error) => app.log.warn({ err: error }, 'pruning security records failed'),
     );
   const first = setTimeout(prune, 10_000).unref();
@@ -108,6 +110,12 @@ export async function serve(config: Config): Promise<FastifyInstance> {
   const app = await buildApp({ config, db: handle.db, secretKey: secret.key, logger: loggerOptions(config) });
   if (secret.warning) app.log.warn(secret.warning);
   app.addHook('onClose', () => handle.close());
+  // onClose hooks run last-added first: the sender stops, and deferred work ends, before the database closes.
+  app.mailSender.start(MAIL_POLL_INTERVAL_MS);
+  app.addHook('onClose', async () => {
+    await app.mailSender.stop();
+    await app.deps.deferred.settled();
+  });
   schedulePruning(app, config.auditRetentionDays);
   let closing = false;
   const shutdown = (signal: string) => {

@@ -42,6 +42,7 @@ export const users = pgTable(
      * `totp_factors`, so logins and the profile learn it from the row they already read (issue 14).
      */
     mfaEnabled: boolean('mfa_enabled').notNull().default(false),
+    emailVerified: boolean('email_verified').notNull().default(false),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
@@ -116,7 +117,11 @@ export const auditEvents = pgTable(
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     occurredAt: timestamptz('occurred_at').notNull(),
     type: text('type').notNull(),
-    userId: integer('user_id').references(() => users.id, { onDelete: 'set null' }),
+    /**
+     * No foreign key: when an account is deleted its events stay, naming it by id only (services/account.ts
+     * removes the names from their details), so a security review can still follow what happened.
+     */
+    userId: integer('user_id'),
     ip: text('ip'),
     userAgent: text('user_agent'),
     details: jsonb('details'),
@@ -185,8 +190,63 @@ export const mfaChallenges = pgTable(
   (t) => [index('mfa_challenges_user_id_idx').on(t.userId)],
 );
 
+/**
+ * Single-use tokens mailed to a user, stored as SHA-256 of the token (like refresh tokens), with their
+ * purpose: a verification token cannot reset a password. Redeeming one deletes it in the same statement
+ * that checks it, so two concurrent redemptions cannot both succeed. `email` is the address the token was
+ * sent to (for an e-mail change, the new address).
+ */
+export const accountTokens = pgTable(
+  'account_tokens',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    email: text('email').notNull(),
+    createdAt: timestamptz('created_at').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (t) => [uniqueIndex('account_tokens_token_hash_key').on(t.tokenHash), index('account_tokens_user_id_idx').on(t.userId)],
+);
+
+/**
+ * Mail waiting to be delivered, written in the same transaction as the token it carries and delivered by
+ * the background sender (src/mail/sender.ts) with retries: a crash or an SMTP outage loses nothing. The
+ * bodies are cleared once the mail is delivered (they hold a live token until then); the row stays a day,
+ * for the per-address sending limit.
+ */
+export const mailOutbox = pgTable(
+  'mail_outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** No foreign key: a notice of an account's deletion outlives the account. */
+    userId: integer('user_id'),
+    kind: text('kind').notNull(),
+    recipient: text('recipient').notNull(),
+    subject: text('subject').notNull(),
+    textBody: text('text_body'),
+    htmlBody: text('html_body'),
+    createdAt: timestamptz('created_at').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamptz('next_attempt_at').notNull(),
+    sentAt: timestamptz('sent_at'),
+    /** Set when the sender gave up (too many failed attempts). */
+    failedAt: timestamptz('failed_at'),
+    lastError: text('last_error'),
+  },
+  (t) => [
+    index('mail_outbox_due_idx').on(t.nextAttemptAt).where(sql`${t.sentAt} is null and ${t.failedAt} is null`),
+    index('mail_outbox_recipient_idx').on(sql`lower(${t.recipient})`, t.createdAt),
+  ],
+);
+
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type TotpFactorRow = typeof totpFactors.$inferSelect;
 export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;
+export type AccountTokenRow = typeof accountTokens.$inferSelect;
+export type MailOutboxRow = typeof mailOutbox.$inferSelect;

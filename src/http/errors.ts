@@ -54,12 +54,21 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   MFA_ALREADY_ENABLED: { status: 409 },
   MFA_NOT_ENABLED: { status: 409 },
   MFA_NOT_PENDING: { status: 409 },
+  /** A mailed token that is unknown, spent, expired, malformed or of another purpose: one answer for all. */
+  INVALID_MAIL_TOKEN: { status: 400 },
+  /** Only after the password was right (REQUIRE_VERIFIED_EMAIL), so it tells a guesser nothing. */
+  EMAIL_NOT_VERIFIED: { status: 403 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */
 export const MFA_REQUIRED_DESCRIPTION =
   'Send mfa_token to this endpoint within 5 minutes with a code of the authenticator app (grant_type=mfa_otp, otp) ' +
   'or a recovery code (grant_type=mfa_recovery_code, recovery_code)';
+
+/** The HTTP status of a domain error, for the HTML pages that render their own bodies. */
+export function statusOf(code: ErrorCode): number {
+  return BY_CODE[code].status;
+}
 
 /** FastAPI-style `{loc, msg, type}` from one Ajv error. */
 function toFieldError(context: string, error: NonNullable<FastifyError['validation']>[number]): FieldError {

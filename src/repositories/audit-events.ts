@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
 
@@ -25,4 +25,12 @@ export async function listAuditEvents(db: Database, filter: { userId?: number; t
     .where(and(...conditions))
     .orderBy(desc(auditEvents.occurredAt), desc(auditEvents.id))
     .limit(filter.limit);
+}
+
+/** Keeps a deleted account's events, naming it by id only: the login names in their details go. */
+export async function removeNamesFromAuditEvents(db: Database, userId: number): Promise<void> {
+  await db
+    .update(auditEvents)
+    .set({ details: sql`${auditEvents.details} - 'login' - 'username' - 'email'` })
+    .where(and(eq(auditEvents.userId, userId), sql`${auditEvents.details} is not null`));
 }

@@ -1,4 +1,4 @@
-import { eq, or, sql } from 'drizzle-orm';
+import { and, eq, or, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { users, type UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
@@ -49,4 +49,37 @@ export async function revokeAccessTokensIssuedBefore(db: Database, id: number, n
 /** Kept in the transaction that confirms, disables or resets the user's second factor. */
 export async function setMfaEnabled(db: Database, id: number, enabled: boolean, now: Date): Promise<void> {
   await db.update(users).set({ mfaEnabled: enabled, updatedAt: now }).where(eq(users.id, id));
+}
+
+/** By e-mail address only (any letter case): the mailed flows take an address, never a username. */
+export async function findUserByEmail(db: Database, email: string): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(sql`lower(${users.email})`, sql`lower(${email})`)).limit(1);
+  return row;
+}
+
+/** Applies a profile change; a name another account has (any letter case) is USER_ALREADY_EXISTS. */
+export async function updateUserProfile(db: Database, id: number, change: { username?: string; email?: string; emailVerified?: boolean }, now: Date): Promise<UserRow | undefined> {
+  try {
+    const [row] = await db.update(users).set({ ...change, updatedAt: now }).where(eq(users.id, id)).returning();
+    return row;
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new DomainError('USER_ALREADY_EXISTS', { cause: error });
+    throw error;
+  }
+}
+
+/** Marks the address verified, only while the account still has the address the token was sent to. */
+export async function markEmailVerified(db: Database, id: number, email: string, now: Date): Promise<UserRow | undefined> {
+  const [row] = await db
+    .update(users)
+    .set({ emailVerified: true, updatedAt: now })
+    .where(and(eq(users.id, id), eq(sql`lower(${users.email})`, email.toLowerCase())))
+    .returning();
+  return row;
+}
+
+/** Deletes the account; its sessions, refresh tokens and mailed tokens go with it (foreign keys cascade). */
+export async function deleteUser(db: Database, id: number): Promise<UserRow | undefined> {
+  const [row] = await db.delete(users).where(eq(users.id, id)).returning();
+  return row;
 }

@@ -23,7 +23,17 @@ export type SecurityEventType =
   | 'mfa_reset'
   | 'recovery_codes_regenerated'
   | 'recovery_code_used'
-  | 'reauthentication_failed';
+  | 'reauthentication_failed'
+  // The mailed flows (issue 11).
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'verification_requested'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'profile_updated'
+  | 'account_deleted'
+  | 'login_unverified';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set([

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { AccessTokens } from '../crypto/jwt.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import type { Database } from '../db/client.js';
+import type { DeferredWork } from './deferred.js';
 import type { LockoutPolicy } from './lockout.js';
 import type { PasswordPolicy } from './passwords-policy.js';
 
@@ -31,6 +32,19 @@ export interface MfaSettings {
   issuer: string;
 }
 
+/** The mailed flows: where links point, how long tokens live, how much mail an address may be sent. */
+export interface MailPolicy {
+  /** config.publicUrl: the base of every mailed link, never a request's Host header. */
+  publicUrl: string;
+  appName: string;
+  resetTokenTtlSeconds: number;
+  verifyTokenTtlSeconds: number;
+  perAddressPerHour: number;
+  requireVerifiedEmail: boolean;
+  /** Registration mails a verification link (when SMTP is set up, or verification is required). */
+  verifyOnRegistration: boolean;
+}
+
 /** What the domain services need, passed in so tests can swap the clock or the hasher. */
 export interface ServiceDeps {
   db: Database;
@@ -45,6 +59,8 @@ export interface ServiceDeps {
   refreshTokenKey: string;
   mfa: MfaSettings;
   log: Log;
+  mail: MailPolicy;
+  deferred: DeferredWork;
 }
 
 /** Where a request came from, kept with sessions and security events. */

@@ -1,5 +1,7 @@
 import { deleteAuditEventsBefore } from '../repositories/audit-events.js';
 import { deleteLoginFailuresBefore } from '../repositories/login-failures.js';
+import { deleteExpiredAccountTokens } from '../repositories/account-tokens.js';
+import { deleteFinishedMailsBefore } from '../repositories/mail-outbox.js';
 import type { ServiceDeps } from './deps.js';
 
 /**
@@ -14,5 +16,14 @@ export async function pruneSecurityRecords(
   return {
     auditEvents: await deleteAuditEventsBefore(deps.db, new Date(now - auditRetentionDays * 86400_000)),
     loginFailures: await deleteLoginFailuresBefore(deps.db, new Date(now - deps.lockoutPolicy.resetAfterSeconds * 1000)),
+  };
+}
+
+/** Expired mailed tokens, and finished mail older than a day (kept that long for the per-address limit). */
+export async function pruneMailRecords(deps: Pick<ServiceDeps, 'db' | 'clock'>): Promise<{ accountTokens: number; mails: number }> {
+  const now = deps.clock.now().getTime();
+  return {
+    accountTokens: await deleteExpiredAccountTokens(deps.db, new Date(now)),
+    mails: await deleteFinishedMailsBefore(deps.db, new Date(now - 86400_000)),
   };
 }

@@ -40,6 +40,11 @@ export function secondFactorLockoutKey(userId: number): string {
   return `mfa:${userId}`;
 }
 
+/** Every lockout key of an account: its two login names, its password changes and its second-factor codes. */
+export function accountLockoutKeys(user: UserRow): string[] {
+  return [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user), secondFactorLockoutKey(user.id)];
+}
+
 /** An attempt under way on one lockout key, already counted as failed. */
 export interface Attempt {
   readonly key: string;
@@ -93,9 +98,7 @@ export async function attemptAbandoned(deps: ServiceDeps, attempt: Attempt): Pro
  */
 export async function clearLockouts(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>, login: string): Promise<number> {
   const user = await findUserByLogin(deps.db, login);
-  const keys = user
-    ? [loginLockoutKey(user.username), loginLockoutKey(user.email), passwordChangeLockoutKey(user), secondFactorLockoutKey(user.id)]
-    : [loginLockoutKey(login)];
+  const keys = user ? accountLockoutKeys(user) : [loginLockoutKey(login)];
   const cleared = await deleteLoginFailures(deps.db, keys);
   await recordSecurityEvent(deps, { type: 'lockout_cleared', userId: user?.id ?? null, details: { login: login.slice(0, 254), cleared } });
   return cleared;

@@ -7,7 +7,8 @@ import { deleteLoginFailures } from '../repositories/login-failures.js';
 import { deleteMfaChallenges } from '../repositories/mfa-challenges.js';
 import { deleteRecoveryCodes } from '../repositories/recovery-codes.js';
 import { confirmTotpFactor, deleteTotpFactor, findTotpFactor, isConfirmed, putPendingTotpFactor } from '../repositories/totp-factors.js';
-import { setMfaEnabled } from '../repositories/users.js';
+import { findUserById, setMfaEnabled } from '../repositories/users.js';
+import { queueNoticeMail } from './account-mail.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, MfaSettings, ServiceDeps } from './deps.js';
 import { secondFactorLockoutKey } from './lockout.js';
@@ -68,6 +69,8 @@ export async function confirmTotpEnrolment(deps: ServiceDeps, user: UserRow, otp
       const now = deps.clock.now();
       await confirmTotpFactor(tx, user.id, now);
       await setMfaEnabled(tx, user.id, true, now);
+      // ASVS 5.0 6.3.7: the owner hears of it, in the transaction that turns it on.
+      await queueNoticeMail(deps, tx, user, 'second_factor_enabled');
       return issueRecoveryCodes(deps, tx, user.id);
     }),
   );
@@ -86,6 +89,7 @@ export async function regenerateRecoveryCodes(
   await confirmCurrentPassword(deps, user, currentPassword, client);
   const codes = await deps.db.transaction(async (tx) => {
     if (!isConfirmed(await findTotpFactor(tx, user.id, { forUpdate: true }))) throw new DomainError('MFA_NOT_ENABLED');
+    await queueNoticeMail(deps, tx, user, 'recovery_codes_regenerated');
     return issueRecoveryCodes(deps, tx, user.id);
   });
   await recordSecurityEvent(deps, { type: 'recovery_codes_regenerated', userId: user.id, client });
@@ -119,6 +123,7 @@ export async function disableTotp(
       const factor = await findTotpFactor(tx, user.id, { forUpdate: true });
       if (!isConfirmed(factor)) throw new DomainError('MFA_NOT_ENABLED');
       if (!(await spendProof(deps, tx, factor, input.proof))) return undefined;
+      await queueNoticeMail(deps, tx, user, 'second_factor_disabled');
       return removeSecondFactor(tx, user.id, deps.clock.now());
     }),
   );
@@ -132,11 +137,16 @@ export async function disableTotp(
  * @see issue 14 ("Admins can reset a user's second factor"); the admin route is wired by issue 13's /admin
  */
 export async function resetSecondFactor(
-  deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>,
+  deps: Pick<ServiceDeps, 'db' | 'clock' | 'log' | 'mail'>,
   userId: number,
   by: { actorId?: number; client?: ClientInfo } = {},
 ): Promise<boolean> {
-  const existed = await deps.db.transaction((tx) => removeSecondFactor(tx, userId, deps.clock.now()));
+  const existed = await deps.db.transaction(async (tx) => {
+    const removed = await removeSecondFactor(tx, userId, deps.clock.now());
+    const user = removed ? await findUserById(tx, userId) : undefined;
+    if (user !== undefined) await queueNoticeMail(deps, tx, user, 'second_factor_disabled');
+    return removed;
+  });
   // A clean slate: a user locked out by wrong codes can enrol again at once.
   await deleteLoginFailures(deps.db, [secondFactorLockoutKey(userId)]);
   if (existed) {

@@ -15,15 +15,18 @@ import {
 import { endAllSessions } from './sessions.js';
 import { assertAcceptablePassword } from './passwords-policy.js';
 import { upgradePasswordHash } from './password-rehash.js';
+import { queueNoticeMail, type MailDeps } from './account-mail.js';
+import { queueVerificationAtRegistration } from './email-verification.js';
 
 export interface PublicUser {
   id: number;
   username: string;
   email: string;
+  email_verified: boolean;
 }
 
 export function toPublicUser(user: UserRow): PublicUser {
-  return { id: user.id, username: user.username, email: user.email };
+  return { id: user.id, username: user.username, email: user.email, email_verified: user.emailVerified };
 }
 
 /** The profile of `GET /user/user`: the public fields and whether logins ask for a second factor. */
@@ -36,12 +39,23 @@ export function toProfile(user: UserRow): PublicUser & { mfa_enabled: boolean } 
  * unique indexes decide concurrent sign-ups.
  */
 export async function registerUser(
-  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'>,
+  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'> & Partial<MailDeps>,
   input: { username: string; email: string; password: string },
 ): Promise<PublicUser> {
   assertAcceptablePassword(deps, input.password, 'password', input);
   const hashPassword = await deps.hasher.hash(input.password);
-  const user = await insertUser(deps.db, { username: input.username, email: input.email, hashPassword });
+  const row = { username: input.username, email: input.email, hashPassword };
+  // With mail set up, the account, its verification token and the mail commit together. The CLI passes no
+  // mail settings and mails nothing.
+  const { mail, clock, log } = deps;
+  const mailing = mail?.verifyOnRegistration && clock && log ? { db: deps.db, mail, clock, log } : undefined;
+  const user = mailing
+    ? await deps.db.transaction(async (tx) => {
+        const user = await insertUser(tx, row);
+        await queueVerificationAtRegistration(mailing, tx, user);
+        return user;
+      })
+    : await insertUser(deps.db, row);
   return toPublicUser(user);
 }
 
@@ -78,6 +92,20 @@ async function checkOrAbandon<T>(deps: ServiceDeps, attempt: Attempt, check: () 
 }
 
 /**
+ * The current password, asked for again before a sensitive change (password, e-mail address, deletion),
+ * behind the account's own lockout (see `passwordChangeLockoutKey`): a stolen access token cannot guess it.
+ */
+export async function verifyCurrentPassword(deps: ServiceDeps, user: UserRow, password: string, client: ClientInfo): Promise<void> {
+  const attempt = await beginAttempt(deps, passwordChangeLockoutKey(user), 'TOO_MANY_PASSWORD_ATTEMPTS');
+  if (!(await checkOrAbandon(deps, attempt, () => deps.hasher.verify(password, user.hashPassword)))) {
+    await recordSecurityEvent(deps, { type: 'password_change_failed', userId: user.id, client });
+    await attemptFailed(deps, attempt, user.id, client);
+    throw new DomainError('INCORRECT_PASSWORD');
+  }
+  await attemptSucceeded(deps, attempt);
+}
+
+/**
  * The current password is asked for behind its own lockout (see `passwordChangeLockoutKey`).
  * Changing the password ends every session and every access token issued before, so whoever held the old
  * password (or a token) is out. The client logs in again with the new password. The new hash and the
@@ -89,17 +117,12 @@ export async function changePassword(
   input: { currentPassword: string; newPassword: string },
   client: ClientInfo,
 ): Promise<void> {
-  const attempt = await beginAttempt(deps, passwordChangeLockoutKey(user), 'TOO_MANY_PASSWORD_ATTEMPTS');
-  if (!(await checkOrAbandon(deps, attempt, () => deps.hasher.verify(input.currentPassword, user.hashPassword)))) {
-    await recordSecurityEvent(deps, { type: 'password_change_failed', userId: user.id, client });
-    await attemptFailed(deps, attempt, user.id, client);
-    throw new DomainError('INCORRECT_PASSWORD');
-  }
-  await attemptSucceeded(deps, attempt);
+  await verifyCurrentPassword(deps, user, input.currentPassword, client);
   assertAcceptablePassword(deps, input.newPassword, 'new_password', user);
   const hash = await deps.hasher.hash(input.newPassword);
   const ended = await deps.db.transaction(async (tx) => {
     await updatePasswordHash(tx, user.id, hash, deps.clock.now());
+    await queueNoticeMail(deps, tx, user, 'password_changed');
     return endAllSessions({ ...deps, db: tx }, user.id, 'password_changed');
   });
   await recordSecurityEvent(deps, { type: 'password_changed', userId: user.id, client, details: { sessions: ended } });

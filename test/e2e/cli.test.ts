@@ -26,7 +26,7 @@ test('create-user reads the password from stdin; the user can then log in', asyn
   assert.equal((await cli(['migrate'], env)).code, 0);
   const created = await cli(['create-user', '--username', 'ops', '--email', 'ops@example.com'], env, 'operator-pass\n');
   assert.equal(created.code, 0, created.stderr);
-  assert.deepEqual(JSON.parse(created.stdout), { id: 1, username: 'ops', email: 'ops@example.com' });
+  assert.deepEqual(JSON.parse(created.stdout), { id: 1, username: 'ops', email: 'ops@example.com', email_verified: false });
   const again = await cli(['create-user', '--username', 'OPS', '--email', 'x@example.com'], env, 'operator-pass\n');
   assert.equal(again.code, 1);
   assert.match(again.stderr, /User already exists/);

@@ -30,7 +30,7 @@ test('npm start on a fresh PGlite DATA_DIR serves the README curl flow and stops
 
   const profile = await curl('-X', 'GET', `${base}/user/user`, '-H', `Authorization: Bearer ${pair.access_token}`);
   assert.equal(profile.status, 200);
-  assert.deepEqual(JSON.parse(profile.body), { username: 'testuser', email: 'test@example.com', id: 1, mfa_enabled: false });
+  assert.deepEqual(JSON.parse(profile.body), { username: 'testuser', email: 'test@example.com', id: 1, email_verified: false, mfa_enabled: false });
 
   const refreshed = await curl('-X', 'POST', `${base}/user/token/refresh`, '-d', `refresh_token=${pair.refresh_token}`);
   assert.equal(refreshed.status, 200);

@@ -50,3 +50,9 @@ export async function useTestApp(t: TestContext, kind: DatabaseKind, env?: Recor
   t.after(() => testApp.close());
   return testApp;
 }
+
+/** Delivers what the requests so far have queued: deferred lookups finish, then one run of the outbox sender. */
+export async function deliverMail(app: FastifyInstance): Promise<{ sent: number; failed: number }> {
+  await app.deps.deferred.settled();
+  return app.mailSender.runOnce();
+}

@@ -53,7 +53,7 @@ for (const kind of await databaseKinds()) {
       const token = await app.inject({ method: 'POST', url: '/user/token', ...form({ username: 'testuser', password: 'secret123' }) });
       assert.equal(token.statusCode, 200, token.body);
       const profile = await app.inject({ url: '/user/user', headers: bearer(token.json().access_token) });
-      assert.deepEqual(profile.json(), { username: 'testuser', email: 'test@example.com', id: 1, mfa_enabled: false });
+      assert.deepEqual(profile.json(), { username: 'testuser', email: 'test@example.com', id: 1, email_verified: false, mfa_enabled: false });
 
       const created = await app.inject({
         method: 'POST',

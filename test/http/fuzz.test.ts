@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
-import { databaseKinds } from '../helpers/databases.js';
+import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { handMadeJwt, Ref, refsIn, requestFor, toForm, toFormValue, toJson, type FuzzRequest, type RefName, type Value } from '../helpers/fuzz.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
 
@@ -24,8 +24,10 @@ type Ctx = TestApp & { close(): Promise<void> };
 
 /** The account the fuzzer acts as; its password is followed when a generated request changes it. */
 class FuzzAccount {
-  readonly username = uniqueName('fuzz');
+  /** Follows a rename (PATCH /user/user); the id, a deletion and re-registration (DELETE /user/user). */
+  username = uniqueName('fuzz');
   readonly email = `${this.username}@example.com`;
+  id = 0;
   password = 'Fuzz-known-pass-1';
   private access: string | undefined;
   /** Counts logins, each of which adds a session and a refresh token. */
@@ -60,6 +62,18 @@ class FuzzAccount {
       sql`select hash_password from users where username = ${this.username}`,
     )) as unknown as { rows: { hash_password: string }[] };
     if (await this.ctx.app.deps.hasher.verify(sent, result.rows[0]!.hash_password)) this.password = sent;
+  }
+
+  /** After a successful PATCH or DELETE of /user/user: the account may have a new name, or be gone. */
+  async followAccountChange(): Promise<void> {
+    const [row] = await selectRows<{ username: string }>(this.ctx.database.handle.db, sql`select username from users where id = ${this.id}`);
+    if (row !== undefined) {
+      this.username = row.username;
+      return;
+    }
+    const res = await this.ctx.app.inject({ method: 'POST', url: '/user/register', ...form({ username: this.username, email: this.email, password: this.password }) });
+    assert.equal(res.statusCode, 201, `the deleted fuzz account registers again: ${res.body}`);
+    this.id = (res.json() as { id: number }).id;
   }
 
   async accessToken(): Promise<string> {
@@ -190,7 +204,7 @@ for (const kind of kinds) {
     before(async () => {
       ctx = await buildTestApp(kind, { INTROSPECTION_SECRET, LOCKOUT_THRESHOLD: '100' });
       account = new FuzzAccount(ctx);
-      await register(ctx.app, account.username, account.password);
+      account.id = (await register(ctx.app, account.username, account.password)).id;
       const spec = (await ctx.app.inject({ url: '/openapi.json' })).json() as {
         paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: object } }> } }>>;
       };
@@ -224,6 +238,7 @@ for (const kind of kinds) {
             if (request.method === 'PUT' && operation.path === '/user/update_password') {
               await account.followPasswordChange(newPasswordSent(request, resolve));
             }
+            if (operation.path === '/user/user' && (request.method === 'PATCH' || request.method === 'DELETE')) await account.followAccountChange();
             if (request.method !== 'GET') account.forgetToken();
           }
           statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);

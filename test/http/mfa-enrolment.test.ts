@@ -165,6 +165,24 @@ for (const kind of await databaseKinds()) {
       assert.equal(again.statusCode, 200, 'the user can enrol again');
     });
 
+    test('the owner is mailed a notice when the second factor is turned on, off, reset or given new recovery codes', async () => {
+      const notices = async (userId: number) =>
+        (await selectRows<{ kind: string }>(ctx.database.handle.db, sql`select kind from mail_outbox where user_id = ${userId} order by id`)).map((r) => r.kind);
+      const user = await enrolledUser(ctx.app, ctx.clock);
+      assert.deepEqual(await notices(user.id), ['notice:second_factor_enabled']);
+      const regenerated = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: user.password });
+      assert.equal(regenerated.statusCode, 200);
+      const off = await authed(ctx.app, 'DELETE', '/user/mfa/totp', user.accessToken, { current_password: user.password, otp: codeNow(user.secret, ctx.clock) });
+      assert.equal(off.statusCode, 204);
+      assert.deepEqual(await notices(user.id), ['notice:second_factor_enabled', 'notice:recovery_codes_regenerated', 'notice:second_factor_disabled']);
+
+      const other = await enrolledUser(ctx.app, ctx.clock);
+      await resetSecondFactor(ctx.app.deps, other.id, { actorId: 1 });
+      assert.deepEqual(await notices(other.id), ['notice:second_factor_enabled', 'notice:second_factor_disabled']);
+      await resetSecondFactor(ctx.app.deps, other.id, { actorId: 1 });
+      assert.equal((await notices(other.id)).length, 2, 'no notice when there was nothing to reset');
+    });
+
     test('OpenAPI documents the routes, the grant types and the mfa_required answer', async () => {
       const spec = (await ctx.app.inject({ url: '/openapi.json' })).json();
       for (const [path, method] of [['/user/mfa/totp', 'post'], ['/user/mfa/totp/confirm', 'post'], ['/user/mfa/recovery-codes', 'post'], ['/user/mfa/totp', 'delete']] as const) {

@@ -38,7 +38,7 @@ for (const kind of await databaseKinds()) {
       for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
         const res = await profile({ authorization: `${scheme} ${access_token}` });
         assert.equal(res.statusCode, 200);
-        assert.deepEqual(res.json(), { username: user.username, email: user.email, id: user.id, mfa_enabled: false });
+        assert.deepEqual(res.json(), { username: user.username, email: user.email, id: user.id, email_verified: false, mfa_enabled: false });
       }
     });
 

@@ -30,7 +30,7 @@ for (const kind of await databaseKinds()) {
       });
       assert.equal(res.statusCode, 201);
       const body = res.json();
-      assert.deepEqual(Object.keys(body).sort(), ['email', 'id', 'username']);
+      assert.deepEqual(Object.keys(body).sort(), ['email', 'email_verified', 'id', 'username']);
       assert.equal(body.username, username);
       assert.equal(body.email, `${username}@Example.com`, 'email stored as given');
       const result = (await ctx.database.handle.db.execute(

@@ -26,7 +26,7 @@ for (const kind of await databaseKinds()) {
       assert.equal(typeof body.access_token, 'string');
       assert.match(body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
       const profile = await ctx.app.inject({ url: '/user/user', headers: bearer(body.access_token) });
-      assert.deepEqual(profile.json(), { username: user.username, email: user.email, id: user.id, mfa_enabled: false });
+      assert.deepEqual(profile.json(), { username: user.username, email: user.email, id: user.id, email_verified: false, mfa_enabled: false });
     });
 
     test('grant_type=password and an e-mail in any case as the username work too', async () => {

@@ -6,6 +6,7 @@ export const PublicUser = Type.Object({
   username: Type.String(),
   email: Type.String(),
   id: Type.Integer(),
+  email_verified: Type.Boolean({ description: 'Whether the owner of the address confirmed it (a mailed link)' }),
 });
 
 /** `GET /user/user`: the public fields and the account's security settings. */
