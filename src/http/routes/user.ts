@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
 import { exchangeGrant } from '../../services/grants.js';
 import { refreshTokens } from '../../services/tokens.js';
 import { changePassword, registerUser, toProfile } from '../../services/users.js';
@@ -34,7 +35,9 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: LoginTokenResponse,
         400: OAuthErrorBody,
         401: OAuthErrorBody,
-        403: MfaRequiredBody,
+        // The password was right but the login cannot finish here: a second factor is due, or the account
+        // is disabled or its address unverified (REQUIRE_VERIFIED_EMAIL).
+        403: Type.Union([MfaRequiredBody, Detail]),
         422: ValidationErrorBody,
         429: Detail,
         503: Detail,
