@@ -18,6 +18,7 @@ import { registerLoadShedding } from './http/plugins/load-shedding.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { helmetHeaders, registerSecurityHeaders, setSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
+import { adminRoutes } from './http/routes/admin.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { oauthRoutes } from './http/routes/oauth.js';
 import { sessionRoutes } from './http/routes/sessions.js';
@@ -166,7 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   await app.register(formbody);
   if (config.corsOrigins.length > 0) {
-    await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'DELETE'], maxAge: 600 });
+    await app.register(cors, { origin: config.corsOrigins, methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], maxAge: 600 });
   }
   await registerMetrics(app);
   await registerLoadShedding(app, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, onShed: (reason) => app.metrics.loadShed.inc({ reason }) });
@@ -206,6 +207,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionRoutes, { prefix: '/user' });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
+  await app.register(adminRoutes, { prefix: '/admin' });
   return app;
 }
 

@@ -18,6 +18,9 @@ export const ERROR_MESSAGES = {
   TOO_MANY_PASSWORD_ATTEMPTS: 'Too many incorrect passwords; try again later',
   RATE_LIMITED: 'Too many requests; try again later',
   SERVICE_BUSY: 'The service is busy; try again shortly',
+  ACCOUNT_DISABLED: 'Account disabled',
+  ADMIN_ROLE_REQUIRED: 'The admin role is required',
+  LAST_ADMIN: 'This would leave no active admin: make another admin first',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

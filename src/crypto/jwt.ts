@@ -13,6 +13,8 @@ export interface AccessTokenClaims {
   uid?: number;
   /** The session the token belongs to; absent in tokens the Python service issued. */
   sid?: string;
+  /** The user's roles when the token was signed; omitted when none. Our own checks read the row instead. */
+  roles?: string[];
   iat?: number;
   exp: number;
   jti?: string;
@@ -71,7 +73,7 @@ export interface AccessTokenOptions {
 }
 
 export interface AccessTokens {
-  sign(subject: { userId: number; username: string; sessionId: string }): Promise<string>;
+  sign(subject: { userId: number; username: string; sessionId: string; roles?: readonly string[] }): Promise<string>;
   /** Throws `DomainError('INVALID_TOKEN')` for anything but a valid, unexpired access token of ours. */
   verify(token: string): Promise<AccessTokenClaims>;
 }
@@ -91,7 +93,9 @@ export function createAccessTokens(keys: JwtKeys, options: AccessTokenOptions, c
     async sign(subject) {
       const now = Math.floor(clock.now().getTime() / 1000);
       const { alg, kid, key } = await keys.signingKey();
-      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId })
+      // No `roles` claim for a user without roles: an ordinary user's token keeps the Python service's shape.
+      const roles = subject.roles?.length ? { roles: [...subject.roles] } : {};
+      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId, ...roles })
         .setProtectedHeader(kid === undefined ? { alg, typ: 'JWT' } : { alg, kid, typ: 'JWT' })
         .setSubject(subject.username)
         .setIssuedAt(now)

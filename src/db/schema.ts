@@ -36,10 +36,24 @@ export const users = pgTable(
      * disabling; it is what revokes tokens without a session (those the Python service issued).
      */
     tokensValidAfter: timestamptz('tokens_valid_after'),
+    emailVerified: boolean('email_verified').notNull().default(false),
+    /** Role names (`admin`, `support`, the application's own), read from the row on every request. */
+    roles: text('roles').array().notNull().default(sql`'{}'::text[]`),
+    /** Login is refused until this instant (a temporary ban); null when not banned. */
+    bannedUntil: timestamptz('banned_until'),
+    lastLoginAt: timestamptz('last_login_at'),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
     uniqueIndex('users_email_lower_key').on(sql`lower(${t.email})`),
+    // The admin search is a prefix LIKE; text_pattern_ops serves it whatever the database's collation.
+    index('users_username_lower_pattern_idx').on(sql`lower(${t.username}) text_pattern_ops`),
+    index('users_email_lower_pattern_idx').on(sql`lower(${t.email}) text_pattern_ops`),
+    // Finding the admins (the last-admin rule, a role filter) must not scan every user.
+    index('users_roles_idx').using('gin', t.roles),
+    // Status filters: disabled and banned users are few; a scan of the primary key would read them all.
+    index('users_disabled_idx').on(t.id).where(sql`not ${t.isActive}`),
+    index('users_banned_until_idx').on(t.bannedUntil).where(sql`${t.bannedUntil} is not null`),
   ],
 );
 

@@ -44,6 +44,10 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   RATE_LIMITED: { status: 429 },
   /** Too many password hashes already queued (crypto/hash-queue.ts); Retry-After says when to come back. */
   SERVICE_BUSY: { status: 503 },
+  /** A disabled or banned account gave its right password (a wrong one is the plain 401). */
+  ACCOUNT_DISABLED: { status: 403 },
+  ADMIN_ROLE_REQUIRED: { status: 403 },
+  LAST_ADMIN: { status: 409 },
 };
 
 /** FastAPI-style `{loc, msg, type}` from one Ajv error. */

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
 
@@ -24,5 +24,30 @@ export async function listAuditEvents(db: Database, filter: { userId?: number; t
     .from(auditEvents)
     .where(and(...conditions))
     .orderBy(desc(auditEvents.occurredAt), desc(auditEvents.id))
+    .limit(filter.limit);
+}
+
+export interface UserEventsFilter {
+  userId: number;
+  type?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  /** Keyset cursor: only events with a smaller id. */
+  before?: number | undefined;
+  limit: number;
+}
+
+/** One user's events, newest first by id (stable while new events arrive), for the admin API. */
+export async function listUserAuditEvents(db: Database, filter: UserEventsFilter): Promise<AuditEventRow[]> {
+  const conditions: SQL[] = [eq(auditEvents.userId, filter.userId)];
+  if (filter.type !== undefined) conditions.push(eq(auditEvents.type, filter.type));
+  if (filter.since !== undefined) conditions.push(gte(auditEvents.occurredAt, filter.since));
+  if (filter.until !== undefined) conditions.push(lt(auditEvents.occurredAt, filter.until));
+  if (filter.before !== undefined) conditions.push(lt(auditEvents.id, filter.before));
+  return db
+    .select()
+    .from(auditEvents)
+    .where(and(...conditions))
+    .orderBy(desc(auditEvents.id))
     .limit(filter.limit);
 }

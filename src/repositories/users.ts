@@ -45,3 +45,7 @@ export async function revokeAccessTokensIssuedBefore(db: Database, id: number, n
   const second = new Date(Math.floor(now.getTime() / 1000) * 1000);
   await db.update(users).set({ tokensValidAfter: second }).where(eq(users.id, id));
 }
+
+export async function recordLogin(db: Database, id: number, now: Date): Promise<void> {
+  await db.update(users).set({ lastLoginAt: now }).where(eq(users.id, id));
+}

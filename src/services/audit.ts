@@ -13,10 +13,23 @@ export type SecurityEventType =
   | 'logout_all'
   | 'session_revoked'
   | 'token_revoked'
-  | 'lockout_cleared';
+  | 'lockout_cleared'
+  // Issue 13: a disabled account's right password, role changes, and every admin action (details.actorId).
+  | 'login_refused'
+  | 'roles_changed'
+  | 'account_disabled'
+  | 'account_enabled'
+  | 'account_banned'
+  | 'account_unbanned'
+  | 'admin_user_updated'
+  | 'admin_users_listed'
+  | 'admin_user_viewed'
+  | 'admin_sessions_viewed'
+  | 'admin_sessions_ended'
+  | 'admin_events_viewed';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
-const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked', 'password_change_failed']);
+const ALARMING: ReadonlySet<SecurityEventType> = new Set(['refresh_token_reused', 'login_failed', 'login_locked', 'password_change_failed', 'login_refused']);
 
 /** Writes a security event to the audit table and to the log. Never carries secrets. */
 export async function recordSecurityEvent(

@@ -5,6 +5,8 @@ import { startSession } from './sessions.js';
 import { issueTokens, refreshTokens, type TokenPair } from './tokens.js';
 import { passwordWeakness, type PasswordWeakness } from './passwords-policy.js';
 import { authenticate } from './users.js';
+import { refuseDisabledAccount } from './account-status.js';
+import { recordLogin } from '../repositories/users.js';
 
 export interface TokenRequest {
   grant_type?: string;
@@ -26,8 +28,10 @@ export type LoginTokens = TokenPair & { weak_password?: PasswordWeakness };
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<LoginTokens> {
   const user = await authenticate(deps, login, password, client);
+  await refuseDisabledAccount(deps, user, client);
   const weakness = passwordWeakness(deps, password, user);
   const session = await startSession(deps, user.id, client);
+  await recordLogin(deps.db, user.id, deps.clock.now());
   await recordSecurityEvent(deps, {
     type: 'login_succeeded',
     userId: user.id,

@@ -29,7 +29,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['user'],
       consumes: FORM_OR_JSON,
       body: TokenBody,
-      response: { 200: LoginTokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 422: ValidationErrorBody, 429: Detail, 503: Detail },
+      response: { 200: LoginTokenResponse, 400: OAuthErrorBody, 401: OAuthErrorBody, 403: Detail, 422: ValidationErrorBody, 429: Detail, 503: Detail },
     },
     config: { oauthErrors: true },
     onRequest: app.throttles.loginPerIp,
