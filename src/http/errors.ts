@@ -71,6 +71,9 @@ function toFieldError(context: string, error: NonNullable<FastifyError['validati
       const described = (error as { parentSchema?: { description?: string } }).parentSchema?.description;
       return { loc, msg: described ? `String should be ${described}` : 'String contains characters that are not allowed', type: 'string_pattern_mismatch' };
     }
+    case 'not':
+      // `additionalProperties: Type.Never()` (`not: {}`): pydantic's words for a field the model forbids.
+      return { loc, msg: 'Extra inputs are not permitted', type: 'extra_forbidden' };
     case 'type':
       if (path.length === 0) return { loc, msg: 'Input should be a valid object', type: 'model_attributes_type' };
       return { loc, msg: `Input should be a valid ${params['type']}`, type: `${params['type']}_type` };

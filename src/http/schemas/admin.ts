@@ -61,7 +61,9 @@ export const UserChanges = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false, minProperties: 1 },
+  // Not `additionalProperties: false`, which Fastify's Ajv answers by dropping the field in silence: an admin
+  // who sends `password` (or misspells `is_active`) must hear that nothing of it was applied.
+  { additionalProperties: Type.Never(), minProperties: 1 },
 );
 
 export const EndedSessions = Type.Object({ ended: Type.Integer({ description: 'Sessions that were open' }) });
