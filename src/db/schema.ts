@@ -49,11 +49,13 @@ export const users = pgTable(
     // The admin search is a prefix LIKE; text_pattern_ops serves it whatever the database's collation.
     index('users_username_lower_pattern_idx').on(sql`lower(${t.username}) text_pattern_ops`),
     index('users_email_lower_pattern_idx').on(sql`lower(${t.email}) text_pattern_ops`),
-    // Finding the admins (the last-admin rule, a role filter) must not scan every user.
+    // Finding the admins (the last-admin rule) must not scan every user.
     index('users_roles_idx').using('gin', t.roles),
-    // Status filters: disabled and banned users are few; a scan of the primary key would read them all.
+    // The admin list's filters walk these in id order (keyset pagination) instead of the whole primary key:
+    // users with roles (staff), disabled and banned users are few.
+    index('users_with_roles_idx').on(t.id).where(sql`${t.roles} <> '{}'::text[]`),
     index('users_disabled_idx').on(t.id).where(sql`not ${t.isActive}`),
-    index('users_banned_until_idx').on(t.bannedUntil).where(sql`${t.bannedUntil} is not null`),
+    index('users_banned_idx').on(t.id).where(sql`${t.bannedUntil} is not null`),
   ],
 );
 

@@ -32,6 +32,7 @@ function statusCondition(status: StatusFilter, now: Date): SQL {
       // Matches the partial index users_disabled_idx.
       return not(users.isActive);
     case 'banned':
+      // Implies banned_until is not null: served by the partial index users_banned_idx.
       return and(eq(users.isActive, true), gt(users.bannedUntil, now))!;
     case 'active':
       return and(eq(users.isActive, true), notBanned)!;
@@ -52,7 +53,8 @@ export function userListQuery(db: Database, filter: UserListFilter) {
     conditions.push(or(like(sql`lower(${users.username})`, pattern), like(sql`lower(${users.email})`, pattern))!);
   }
   if (filter.status !== undefined) conditions.push(statusCondition(filter.status, filter.now));
-  if (filter.role !== undefined) conditions.push(arrayContains(users.roles, [filter.role]));
+  // The first condition matches the partial index users_with_roles_idx, which is in id order.
+  if (filter.role !== undefined) conditions.push(sql`${users.roles} <> '{}'::text[]`, arrayContains(users.roles, [filter.role]));
   return db
     .select(adminColumns)
     .from(users)
@@ -78,13 +80,18 @@ export async function lockUser(tx: Database, id: number): Promise<UserRow | unde
  * commits, re-checks the rows it waited for, so it sees an admin the first one demoted as demoted.
  */
 export async function lockActiveAdmins(tx: Database, now: Date): Promise<number[]> {
-  const rows = await tx
+  const rows = await activeAdminsQuery(tx, now);
+  return rows.map((r) => r.id);
+}
+
+/** Served by the GIN index on roles (admins are few); unexecuted for the query-plan test. */
+export function activeAdminsQuery(db: Database, now: Date) {
+  return db
     .select({ id: users.id })
     .from(users)
     .where(and(arrayContains(users.roles, ['admin']), statusCondition('active', now)))
     .orderBy(asc(users.id))
     .for('update');
-  return rows.map((r) => r.id);
 }
 
 export type UserUpdate = Partial<Pick<UserRow, 'username' | 'email' | 'emailVerified' | 'roles' | 'isActive' | 'bannedUntil'>>;
@@ -111,9 +118,13 @@ export async function changeRole(db: Database, id: number, role: string, action:
 
 /** Sessions neither revoked, nor past their absolute end, nor idle since before `idleCutoff`. */
 export async function countActiveSessions(db: Database, userId: number, now: Date, idleCutoff: Date): Promise<number> {
-  const [row] = await db
+  const [row] = await activeSessionCountQuery(db, userId, now, idleCutoff);
+  return Number(row?.n ?? 0);
+}
+
+export function activeSessionCountQuery(db: Database, userId: number, now: Date, idleCutoff: Date) {
+  return db
     .select({ n: count() })
     .from(sessions)
     .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now), gt(sessions.lastUsedAt, idleCutoff)));
-  return Number(row?.n ?? 0);
 }

@@ -39,6 +39,10 @@ export interface UserEventsFilter {
 
 /** One user's events, newest first by id (stable while new events arrive), for the admin API. */
 export async function listUserAuditEvents(db: Database, filter: UserEventsFilter): Promise<AuditEventRow[]> {
+  return userAuditEventsQuery(db, filter);
+}
+
+export function userAuditEventsQuery(db: Database, filter: UserEventsFilter) {
   const conditions: SQL[] = [eq(auditEvents.userId, filter.userId)];
   if (filter.type !== undefined) conditions.push(eq(auditEvents.type, filter.type));
   if (filter.since !== undefined) conditions.push(gte(auditEvents.occurredAt, filter.since));

@@ -5,5 +5,6 @@ ALTER TABLE "users" ADD COLUMN "last_login_at" timestamp with time zone;--> stat
 CREATE INDEX "users_username_lower_pattern_idx" ON "users" USING btree (lower("username") text_pattern_ops);--> statement-breakpoint
 CREATE INDEX "users_email_lower_pattern_idx" ON "users" USING btree (lower("email") text_pattern_ops);--> statement-breakpoint
 CREATE INDEX "users_roles_idx" ON "users" USING gin ("roles");--> statement-breakpoint
+CREATE INDEX "users_with_roles_idx" ON "users" USING btree ("id") WHERE "users"."roles" <> '{}'::text[];--> statement-breakpoint
 CREATE INDEX "users_disabled_idx" ON "users" USING btree ("id") WHERE not "users"."is_active";--> statement-breakpoint
-CREATE INDEX "users_banned_until_idx" ON "users" USING btree ("banned_until") WHERE "users"."banned_until" is not null;
+CREATE INDEX "users_banned_idx" ON "users" USING btree ("id") WHERE "users"."banned_until" is not null;
