@@ -1,3 +1,4 @@
+import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import {
   countActiveSessions,
@@ -103,6 +104,29 @@ export interface AdminUserChanges {
   banned_until?: string | null;
 }
 
+type AdminEvent = { type: SecurityEventType; details: object };
+
+/** The security events a change makes, one per kind of change (profile, roles, status), so each can be filtered. */
+function changeEvents(before: UserRow, update: UserUpdate, now: Date): AdminEvent[] {
+  const events: AdminEvent[] = [];
+  const profile = (['username', 'email', 'emailVerified'] as const).filter((k) => update[k] !== undefined && update[k] !== before[k]);
+  if (profile.length > 0) events.push({ type: 'admin_user_updated', details: { changes: Object.fromEntries(profile.map((k) => [k, update[k]])) } });
+  if (update.roles !== undefined && update.roles.join('\0') !== before.roles.join('\0')) {
+    events.push({ type: 'roles_changed', details: { before: before.roles, after: update.roles } });
+  }
+  const [was, is] = [accountStatus(before, now), accountStatus({ ...before, ...update }, now)];
+  if (update.isActive === true && !before.isActive) events.push({ type: 'account_enabled', details: {} });
+  if (was === 'banned' && update.bannedUntil !== undefined && is !== 'banned') events.push({ type: 'account_unbanned', details: {} });
+  return events;
+}
+
+/** A disabling or a ban, new or renewed: the moment every session and access token of the user must end. */
+function endsSessions(update: UserUpdate, now: Date): 'account_disabled' | 'account_banned' | undefined {
+  if (update.isActive === false) return 'account_disabled';
+  if (update.bannedUntil != null && update.bannedUntil.getTime() > now.getTime()) return 'account_banned';
+  return undefined;
+}
+
 /**
  * Changes a user as an admin. Disabling or banning ends every session and access token of the user in the
  * same transaction (ASVS 5.0 7.4.2). A change that would leave no active admin is refused. A new e-mail is
@@ -123,26 +147,14 @@ export async function updateUserAsAdmin(deps: ServiceDeps, actor: Actor, id: num
     const before = await lockUser(tx, id);
     if (before === undefined) throw new DomainError('USER_NOT_FOUND');
     if (update.email !== undefined && update.email !== before.email && update.emailVerified === undefined) update.emailVerified = false;
-    const after = { ...before, ...update };
-    assertAdminsRemain(admins, after, now);
+    assertAdminsRemain(admins, { ...before, ...update }, now);
     await updateUser(tx, id, update, now);
-
-    const events: { type: SecurityEventType; details: object }[] = [];
-    const profile = Object.fromEntries(
-      (['username', 'email', 'emailVerified'] as const).filter((k) => update[k] !== undefined && update[k] !== before[k]).map((k) => [k, update[k]]),
-    );
-    if (Object.keys(profile).length > 0) events.push({ type: 'admin_user_updated', details: { changes: profile } });
-    if (update.roles !== undefined && update.roles.join('\0') !== before.roles.join('\0')) {
-      events.push({ type: 'roles_changed', details: { before: before.roles, after: update.roles } });
+    const events = changeEvents(before, update, now);
+    const ending = endsSessions(update, now);
+    if (ending !== undefined) {
+      const sessions = await endAllSessions({ db: tx, clock: deps.clock }, id, ending);
+      events.push({ type: ending, details: ending === 'account_banned' ? { sessions, bannedUntil: update.bannedUntil } : { sessions } });
     }
-    const [was, is] = [accountStatus(before, now), accountStatus(after, now)];
-    // A ban or a disabling, new or renewed, ends whatever sessions exist (none should, but make sure).
-    if (update.isActive === false || (update.bannedUntil != null && is !== 'active')) {
-      const sessions = await endAllSessions({ db: tx, clock: deps.clock }, id, is === 'disabled' ? 'account_disabled' : 'account_banned');
-      events.push({ type: is === 'disabled' ? 'account_disabled' : 'account_banned', details: { sessions, bannedUntil: after.bannedUntil } });
-    }
-    if (update.isActive === true && !before.isActive) events.push({ type: 'account_enabled', details: {} });
-    if (was === 'banned' && update.bannedUntil !== undefined && is !== 'banned') events.push({ type: 'account_unbanned', details: {} });
     return events;
   });
   for (const event of events) await recordAdminEvent(deps, actor, event.type, id, event.details);

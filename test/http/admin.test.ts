@@ -93,6 +93,7 @@ for (const kind of await databaseKinds()) {
       assert.equal((await patch(user.id, admin.token, { roles: ['support'] })).statusCode, 200);
       assert.equal((await call('GET', '/admin/users', fresh.access_token)).statusCode, 403);
       assert.deepEqual((await introspect(fresh.access_token)).json().roles, ['support']);
+      assert.deepEqual((await introspect(refreshed.json().refresh_token)).json().roles, ['support']);
       const [changed] = (await eventsOf(user.id, 'roles_changed')).slice(-1);
       assert.deepEqual(changed!.details, { actorId: admin.id, before: ['support', 'admin'], after: ['support'] });
     });
