@@ -41,8 +41,9 @@ function statusCondition(status: StatusFilter, now: Date): SQL {
 
 /**
  * One page of users in id order, which is stable: rows inserted meanwhile get larger ids, so walking the
- * pages with `after` never repeats or skips a user. Returned unexecuted so the query-plan test explains
- * exactly this statement.
+ * pages with `after` never repeats or skips a user. (Only a registration still uncommitted while a later
+ * id's page is read can be passed over, as in any keyset walk; it shows in the next listing.) Returned
+ * unexecuted so the query-plan test explains exactly this statement.
  */
 export function userListQuery(db: Database, filter: UserListFilter) {
   const conditions: SQL[] = [];
