@@ -44,11 +44,10 @@ export const users = pgTable(
     lastLoginAt: timestamptz('last_login_at'),
   },
   (t) => [
-    uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
-    uniqueIndex('users_email_lower_key').on(sql`lower(${t.email})`),
-    // The admin search is a prefix LIKE; text_pattern_ops serves it whatever the database's collation.
-    index('users_username_lower_pattern_idx').on(sql`lower(${t.username}) text_pattern_ops`),
-    index('users_email_lower_pattern_idx').on(sql`lower(${t.email}) text_pattern_ops`),
+    // text_pattern_ops: the same equality (logins, uniqueness), and also the admin search's prefix LIKE,
+    // whatever the database's collation — one index per column instead of two.
+    uniqueIndex('users_username_lower_key').on(sql`lower(${t.username}) text_pattern_ops`),
+    uniqueIndex('users_email_lower_key').on(sql`lower(${t.email}) text_pattern_ops`),
     // Finding the admins (the last-admin rule) must not scan every user.
     index('users_roles_idx').using('gin', t.roles),
     // The admin list's filters walk these in id order (keyset pagination) instead of the whole primary key:

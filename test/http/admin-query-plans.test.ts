@@ -45,8 +45,8 @@ if ((await databaseKinds()).includes('postgres')) {
       assert.match(later, /Index Scan using users_pkey/, later);
 
       const search = await plan(userListQuery(db, { q: 'User12345', limit: 51, now }));
-      assert.match(search, /users_username_lower_pattern_idx/, search);
-      assert.match(search, /users_email_lower_pattern_idx/, search);
+      assert.match(search, /users_username_lower_key/, search);
+      assert.match(search, /users_email_lower_key/, search);
       noSeqScan(await plan(userListQuery(db, { q: 'u', limit: 51, now })), 'a prefix that matches everyone');
 
       const disabled = await plan(userListQuery(db, { status: 'disabled', limit: 51, now }));

@@ -65,6 +65,20 @@ for (const kind of await databaseKinds()) {
         assert.equal((await call(method, url, `${admin.token}x`, payload)).statusCode, 401);
         assert.equal((await call(method, url, admin.token, payload)).statusCode, 200, `${method} ${url}`);
       }
+      // Every admin call, reads included, is a security event naming the acting admin.
+      const recorded = await selectRows<{ type: string }>(
+        ctx.database.handle.db,
+        sql`select type from audit_events where details->>'actorId' = ${String(admin.id)} order by id`,
+      );
+      assert.deepEqual(recorded.map((e) => e.type), [
+        'admin_users_listed',
+        'admin_user_viewed',
+        'admin_user_updated',
+        'admin_sessions_viewed',
+        'admin_sessions_ended',
+        'admin_events_viewed',
+        'admin_user_viewed',
+      ]);
       // Refused before the input is read: a stranger learns nothing about what the route accepts.
       assert.equal((await call('PATCH', `/admin/users/${other.id}`, plain.token, { password: 'x' })).statusCode, 403);
       assert.equal((await call('GET', '/admin/users?limit=0', undefined)).statusCode, 401);
