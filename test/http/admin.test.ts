@@ -177,6 +177,8 @@ for (const kind of await databaseKinds()) {
       }
       assert.equal(await profileStatus(first.token), 200, 'a refused change changes nothing');
       assert.equal((await patch(first.id, first.token, { roles: ['admin', 'support'] })).statusCode, 200, 'keeping the role is fine');
+      const past = new Date(ctx.clock.now().getTime() - 1000).toISOString();
+      assert.equal((await patch(first.id, first.token, { banned_until: past })).statusCode, 200, 'a ban already over bans no one');
 
       const second = await userWith(['admin']);
       assert.equal((await patch(first.id, first.token, { roles: [] })).statusCode, 200);
