@@ -1,7 +1,7 @@
 import { DomainError } from '../errors.js';
 import { findAdminUser } from '../repositories/admin-users.js';
 import { listUserAuditEvents } from '../repositories/audit-events.js';
-import { recordAdminEvent, type Actor } from './admin-users.js';
+import { parseInstant, recordAdminEvent, type Actor } from './admin-users.js';
 import type { ServiceDeps } from './deps.js';
 import { endAllSessions, listSessions, type SessionView } from './sessions.js';
 
@@ -44,8 +44,8 @@ export async function listUserEvents(
   const rows = await listUserAuditEvents(deps.db, {
     userId: id,
     type: filter.type,
-    since: filter.since === undefined ? undefined : new Date(filter.since),
-    until: filter.until === undefined ? undefined : new Date(filter.until),
+    since: filter.since === undefined ? undefined : parseInstant(filter.since, ['query', 'since']),
+    until: filter.until === undefined ? undefined : parseInstant(filter.until, ['query', 'until']),
     before: filter.before,
     limit: filter.limit + 1,
   });

@@ -1,5 +1,5 @@
 import type { UserRow } from '../db/schema.js';
-import { DomainError } from '../errors.js';
+import { DomainError, InvalidInputError } from '../errors.js';
 import {
   countActiveSessions,
   findAdminUser,
@@ -54,6 +54,19 @@ function toView(user: AdminUserRow, now: Date): AdminUserView {
     updated_at: user.updatedAt.toISOString(),
     last_login_at: user.lastLoginAt?.toISOString() ?? null,
   };
+}
+
+/**
+ * An ISO 8601 time from an admin, within years 1000–9999 in UTC: the schema checks the digits, but an offset
+ * can still carry 9999-12-31T23:59-14:00 into year 10000, which PostgreSQL cannot read back from us.
+ */
+export function parseInstant(value: string, loc: string[]): Date {
+  const date = new Date(value);
+  const year = date.getUTCFullYear();
+  if (!(year >= 1000 && year <= 9999)) {
+    throw new InvalidInputError([{ loc, msg: 'Input should be a time in the years 1000 to 9999 (UTC)', type: 'datetime_from_date_parsing' }]);
+  }
+  return date;
 }
 
 /** Records an admin action; the acting admin's id goes with it. */
@@ -140,7 +153,7 @@ export async function updateUserAsAdmin(deps: ServiceDeps, actor: Actor, id: num
   if (changes.email_verified !== undefined) update.emailVerified = changes.email_verified;
   if (changes.roles !== undefined) update.roles = [...new Set(changes.roles)];
   if (changes.is_active !== undefined) update.isActive = changes.is_active;
-  if (changes.banned_until !== undefined) update.bannedUntil = changes.banned_until === null ? null : new Date(changes.banned_until);
+  if (changes.banned_until !== undefined) update.bannedUntil = changes.banned_until === null ? null : parseInstant(changes.banned_until, ['body', 'banned_until']);
 
   const events = await deps.db.transaction(async (tx) => {
     const admins = await lockAdminsIf(tx, update.roles !== undefined || update.isActive === false || update.bannedUntil != null, now);

@@ -288,6 +288,10 @@ for (const kind of await databaseKinds()) {
       assert.equal((await patch(user.id, admin.token, {})).statusCode, 422);
       assert.equal((await patch(user.id, admin.token, { roles: ['bad role'] })).statusCode, 422);
       assert.equal((await patch(user.id, admin.token, { banned_until: 'tomorrow' })).statusCode, 422);
+      // Valid ISO 8601 that PostgreSQL cannot store: refused as input, never a 500.
+      assert.equal((await patch(user.id, admin.token, { banned_until: '0000-01-01T00:00:00Z' })).statusCode, 422);
+      assert.equal((await patch(user.id, admin.token, { banned_until: '9999-12-31T23:59:59-14:00' })).statusCode, 422, 'year 10000 in UTC');
+      assert.equal((await patch(user.id, admin.token, { banned_until: '9999-12-31T23:59:59Z' })).json().status, 'banned');
       assert.equal((await patch(2147483647, admin.token, { is_active: true })).statusCode, 404);
       assert.equal((await call('GET', '/admin/users/9999999999', admin.token)).statusCode, 404);
       assert.equal((await call('GET', '/admin/users/abc', admin.token)).statusCode, 422);
@@ -329,6 +333,8 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual((await call('GET', `${url}?since=${future}`, admin.token)).json().events, []);
       assert.equal((await call('GET', `${url}?until=${future}&type=login_succeeded`, admin.token)).json().events.length, 1);
       assert.equal((await call('GET', `${url}?since=yesterday`, admin.token)).statusCode, 422);
+      assert.equal((await call('GET', `${url}?since=0000-01-01T00:00:00Z`, admin.token)).statusCode, 422);
+      assert.equal((await call('GET', `${url}?until=9999-12-31T23:00:00-14:00`, admin.token)).statusCode, 422);
     });
 
     test('OpenAPI documents the admin routes under the admin tag with the bearer scheme', async () => {

@@ -5,6 +5,13 @@ import { Email, Login, Username } from './common.js';
 /** Path and query values arrive as strings (no type coercion): numbers are digit strings, checked again in range. */
 const Digits = (maxDigits: number, description: string) => Type.String({ pattern: `^[1-9][0-9]{0,${maxDigits - 1}}$`, description });
 
+/**
+ * A time given by an admin. Years 1000–9999 only: `date-time` alone admits year 0000, which JavaScript
+ * accepts and PostgreSQL refuses (a 500 instead of a 422).
+ */
+const Instant = (description: string) =>
+  Type.String({ format: 'date-time', pattern: '^[1-9][0-9]{3}-', description: `${description} (ISO 8601, years 1000–9999)` });
+
 export const UserIdParams = Type.Object({ id: Digits(10, 'a user id') });
 
 const Limit = Digits(3, 'page size, 1–200 (default 50)');
@@ -56,7 +63,7 @@ export const UserChanges = Type.Object(
     roles: Type.Optional(Type.Array(Role, { maxItems: 32, description: 'The whole list: it replaces the current roles' })),
     is_active: Type.Optional(Type.Boolean({ description: 'false disables the account and ends its sessions and tokens at once' })),
     banned_until: Type.Optional(
-      Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      Type.Union([Instant('an instant'), Type.Null()], {
         description: 'Login refused until then (sessions and tokens end at once); null lifts the ban',
       }),
     ),
@@ -70,8 +77,8 @@ export const EndedSessions = Type.Object({ ended: Type.Integer({ description: 'S
 
 export const EventQuery = Type.Object({
   type: Type.Optional(Type.String({ pattern: '^[a-z_]{1,64}$', description: 'one event type, e.g. login_failed' })),
-  since: Type.Optional(Type.String({ format: 'date-time', description: 'events at or after this instant' })),
-  until: Type.Optional(Type.String({ format: 'date-time', description: 'events before this instant' })),
+  since: Type.Optional(Instant('events at or after this instant')),
+  until: Type.Optional(Instant('events before this instant')),
   before: Type.Optional(Digits(15, 'cursor: the `next_before` of the previous page')),
   limit: Type.Optional(Limit),
 });
