@@ -19,6 +19,7 @@ import { registerLoadShedding } from './http/plugins/load-shedding.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { helmetHeaders, registerSecurityHeaders, setSecurityHeaders } from './http/plugins/security-headers.js';
 import { registerThrottling } from './http/plugins/throttling.js';
+import { adminRoutes } from './http/routes/admin.js';
 import { metaRoutes } from './http/routes/meta.js';
 import { mfaRoutes } from './http/routes/mfa.js';
 import { oauthRoutes } from './http/routes/oauth.js';
@@ -237,6 +238,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(accountPages, { prefix: '/user', appName: config.mail.appName });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
+  await app.register(adminRoutes, { prefix: '/admin' });
   return app;
 }
 

@@ -19,14 +19,19 @@ import pino from 'pino';
 import { loggerOptions } from './logging.js';
 import { listSecurityEvents } from './services/audit.js';
 import { clearLockouts } from './services/lockout.js';
+import { ADMIN_ROLE, changeUserRole, isValidRole, ROLE_RULE, rolesOf } from './services/roles.js';
 
 const USAGE = `Usage: user-services [command] [options]
 
 Commands:
   serve                      start the HTTP API (default)
   migrate                    apply database migrations and exit
-  create-user --username U --email E [--password-stdin]
-                             create a user; the password is prompted for (or read from stdin)
+  create-user --username U --email E [--admin]
+                             create a user; the password is prompted for (or read from stdin);
+                             --admin gives it the admin role (there is never a default admin)
+  roles add LOGIN ROLE       give the account a role (e.g. admin)
+  roles remove LOGIN ROLE    take a role away
+  roles list LOGIN           print the account's roles, one per line
   routes                     print every route the API serves
   keys rotate                start signing with a new key (asymmetric JWT_ALGORITHM); old tokens keep verifying
   keys list                  print the signing keys: kid, algorithm, created, retired
@@ -83,10 +88,6 @@ async function createUser(args: string[]): Promise<number> {
     process.stderr.write('create-user needs --username and --email\n');
     return 2;
   }
-  if (values.admin) {
-    process.stderr.write('--admin is reserved: roles are not implemented yet, so no user was created.\n');
-    return 2;
-  }
   const config = configFromProcess();
   // Opened before the prompt: a database that is in use or out of reach is reported before anyone types.
   const handle = await openMigratedDatabase(config);
@@ -101,7 +102,12 @@ async function createUser(args: string[]): Promise<number> {
     }
     const passwordPolicy = { minLength: config.passwordMinLength, blocklist: await loadPasswordBlocklist() };
     const user = await registerUser({ db: handle.db, hasher: createPasswordHasher(config.passwordHashing), passwordPolicy }, input);
-    process.stdout.write(`${JSON.stringify(user)}\n`);
+    if (!values.admin) {
+      process.stdout.write(`${JSON.stringify(user)}\n`);
+      return 0;
+    }
+    const roles = await changeUserRole({ db: handle.db, clock: systemClock, log: stderrLog(config) }, user.username, ADMIN_ROLE, 'add');
+    process.stdout.write(`${JSON.stringify({ ...user, roles })}\n`);
     return 0;
   } catch (error) {
     if (error instanceof DomainError || error instanceof InvalidInputError) {
@@ -164,6 +170,42 @@ async function manageKeys(args: string[]): Promise<number> {
   }
 }
 
+/** Security events of operator commands are logged like the server's, on stderr, so stdout keeps only the answer. */
+function stderrLog(config: ReturnType<typeof configFromProcess>) {
+  const { stream, ...options } = loggerOptions(config, pino.destination({ dest: 2, sync: true }));
+  return pino(options, stream);
+}
+
+const ROLES_USAGE = 'Usage: user-services roles add LOGIN ROLE | roles remove LOGIN ROLE | roles list LOGIN\n';
+
+/** Roles of an account, by its username or e-mail. This is how the first admin is made. */
+async function manageRoles(args: string[]): Promise<number> {
+  const [action, login, role] = args;
+  const changing = action === 'add' || action === 'remove';
+  if (login === undefined || (changing ? role === undefined || args.length > 3 : action !== 'list' || args.length > 2)) {
+    process.stderr.write(ROLES_USAGE);
+    return 2;
+  }
+  if (changing && !isValidRole(role!)) {
+    process.stderr.write(`${ROLE_RULE}\n`);
+    return 2;
+  }
+  const config = configFromProcess();
+  const handle = await openMigratedDatabase(config);
+  try {
+    const deps = { db: handle.db, clock: systemClock, log: stderrLog(config) };
+    const roles = changing ? await changeUserRole(deps, login, role!, action) : await rolesOf(deps, login);
+    if (roles === undefined) {
+      process.stderr.write(`No account is named ${login}.\n`);
+      return 1;
+    }
+    process.stdout.write(roles.map((r) => `${r}\n`).join(''));
+    return 0;
+  } finally {
+    await handle.close();
+  }
+}
+
 /** For support: a user locked out (by their own typos or by someone guessing) can be let in at once. */
 async function unlock(args: string[]): Promise<number> {
   const [login] = args;
@@ -174,10 +216,7 @@ async function unlock(args: string[]): Promise<number> {
   const config = configFromProcess();
   const handle = await openMigratedDatabase(config);
   try {
-    // The audit event is logged like the server's, on stderr, so stdout keeps only the answer.
-    const { stream, ...options } = loggerOptions(config, pino.destination({ dest: 2, sync: true }));
-    const log = pino(options, stream);
-    const cleared = await clearLockouts({ db: handle.db, clock: systemClock, log }, login);
+    const cleared = await clearLockouts({ db: handle.db, clock: systemClock, log: stderrLog(config) }, login);
     process.stdout.write(`Cleared ${cleared} lockout count${cleared === 1 ? '' : 's'} for ${login}.\n`);
     return 0;
   } finally {
@@ -233,6 +272,8 @@ async function runCommand(argv: string[]): Promise<number> {
       return manageKeys(rest);
     case 'unlock':
       return unlock(rest);
+    case 'roles':
+      return manageRoles(rest);
     case 'audit':
       return printAudit(rest);
     case 'help':

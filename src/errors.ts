@@ -28,6 +28,9 @@ export const ERROR_MESSAGES = {
   MFA_NOT_PENDING: 'No second factor enrolment to confirm: start one with POST /user/mfa/totp',
   INVALID_MAIL_TOKEN: 'Invalid or expired token',
   EMAIL_NOT_VERIFIED: 'Email not verified',
+  ACCOUNT_DISABLED: 'Account disabled',
+  ADMIN_ROLE_REQUIRED: 'The admin role is required',
+  LAST_ADMIN: 'This would leave no active admin: make another admin first',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -13,6 +13,8 @@ export interface AccessTokenClaims {
   uid?: number;
   /** The session the token belongs to; absent in tokens the Python service issued. */
   sid?: string;
+  /** The user's roles when the token was signed; omitted when none. Our own checks read the row instead. */
+  roles?: string[];
   iat?: number;
   exp: number;
   jti?: string;
@@ -73,8 +75,8 @@ export interface AccessTokenOptions {
 }
 
 export interface AccessTokens {
-  /** `amr` (RFC 8176) is set when given: how the session's login was authenticated. */
-  sign(subject: { userId: number; username: string; sessionId: string; amr?: string[] }): Promise<string>;
+  /** `amr` (RFC 8176) is set when given: how the session's login was authenticated; `roles` when there are any. */
+  sign(subject: { userId: number; username: string; sessionId: string; amr?: string[]; roles?: readonly string[] }): Promise<string>;
   /** Throws `DomainError('INVALID_TOKEN')` for anything but a valid, unexpired access token of ours. */
   verify(token: string): Promise<AccessTokenClaims>;
 }
@@ -94,7 +96,9 @@ export function createAccessTokens(keys: JwtKeys, options: AccessTokenOptions, c
     async sign(subject) {
       const now = Math.floor(clock.now().getTime() / 1000);
       const { alg, kid, key } = await keys.signingKey();
-      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId, ...(subject.amr && { amr: subject.amr }) })
+      // No `roles` claim for a user without roles: an ordinary user's token keeps the Python service's shape.
+      const roles = subject.roles?.length ? { roles: [...subject.roles] } : {};
+      const jwt = new SignJWT({ uid: subject.userId, sid: subject.sessionId, ...(subject.amr && { amr: subject.amr }), ...roles })
         .setProtectedHeader(kid === undefined ? { alg, typ: 'JWT' } : { alg, kid, typ: 'JWT' })
         .setSubject(subject.username)
         .setIssuedAt(now)

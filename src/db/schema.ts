@@ -43,10 +43,24 @@ export const users = pgTable(
      */
     mfaEnabled: boolean('mfa_enabled').notNull().default(false),
     emailVerified: boolean('email_verified').notNull().default(false),
+    /** Role names (`admin`, `support`, the application's own), read from the row on every request. */
+    roles: text('roles').array().notNull().default(sql`'{}'::text[]`),
+    /** Login is refused until this instant (a temporary ban); null when not banned. */
+    bannedUntil: timestamptz('banned_until'),
+    lastLoginAt: timestamptz('last_login_at'),
   },
   (t) => [
-    uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),
-    uniqueIndex('users_email_lower_key').on(sql`lower(${t.email})`),
+    // text_pattern_ops: the same equality (logins, uniqueness), and also the admin search's prefix LIKE,
+    // whatever the database's collation — one index per column instead of two.
+    uniqueIndex('users_username_lower_key').on(sql`lower(${t.username}) text_pattern_ops`),
+    uniqueIndex('users_email_lower_key').on(sql`lower(${t.email}) text_pattern_ops`),
+    // Finding the admins (the last-admin rule) must not scan every user.
+    index('users_roles_idx').using('gin', t.roles),
+    // The admin list's filters walk these in id order (keyset pagination) instead of the whole primary key:
+    // users with roles (staff), disabled and banned users are few.
+    index('users_with_roles_idx').on(t.id).where(sql`${t.roles} <> '{}'::text[]`),
+    index('users_disabled_idx').on(t.id).where(sql`not ${t.isActive}`),
+    index('users_banned_idx').on(t.id).where(sql`${t.bannedUntil} is not null`),
   ],
 );
 

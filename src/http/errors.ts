@@ -58,6 +58,10 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   INVALID_MAIL_TOKEN: { status: 400 },
   /** Only after the password was right (REQUIRE_VERIFIED_EMAIL), so it tells a guesser nothing. */
   EMAIL_NOT_VERIFIED: { status: 403 },
+  /** A disabled or banned account gave its right password (a wrong one is the plain 401). */
+  ACCOUNT_DISABLED: { status: 403 },
+  ADMIN_ROLE_REQUIRED: { status: 403 },
+  LAST_ADMIN: { status: 409 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */
@@ -91,6 +95,9 @@ function toFieldError(context: string, error: NonNullable<FastifyError['validati
       const described = (error as { parentSchema?: { description?: string } }).parentSchema?.description;
       return { loc, msg: described ? `String should be ${described}` : 'String contains characters that are not allowed', type: 'string_pattern_mismatch' };
     }
+    case 'not':
+      // `additionalProperties: Type.Never()` (`not: {}`): pydantic's words for a field the model forbids.
+      return { loc, msg: 'Extra inputs are not permitted', type: 'extra_forbidden' };
     case 'type':
       if (path.length === 0) return { loc, msg: 'Input should be a valid object', type: 'model_attributes_type' };
       return { loc, msg: `Input should be a valid ${params['type']}`, type: `${params['type']}_type` };

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
 
@@ -33,4 +33,33 @@ export async function removeNamesFromAuditEvents(db: Database, userId: number): 
     .update(auditEvents)
     .set({ details: sql`${auditEvents.details} - 'login' - 'username' - 'email'` })
     .where(and(eq(auditEvents.userId, userId), sql`${auditEvents.details} is not null`));
+}
+
+export interface UserEventsFilter {
+  userId: number;
+  type?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  /** Keyset cursor: only events with a smaller id. */
+  before?: number | undefined;
+  limit: number;
+}
+
+/** One user's events, newest first by id (stable while new events arrive), for the admin API. */
+export async function listUserAuditEvents(db: Database, filter: UserEventsFilter): Promise<AuditEventRow[]> {
+  return userAuditEventsQuery(db, filter);
+}
+
+export function userAuditEventsQuery(db: Database, filter: UserEventsFilter) {
+  const conditions: SQL[] = [eq(auditEvents.userId, filter.userId)];
+  if (filter.type !== undefined) conditions.push(eq(auditEvents.type, filter.type));
+  if (filter.since !== undefined) conditions.push(gte(auditEvents.occurredAt, filter.since));
+  if (filter.until !== undefined) conditions.push(lt(auditEvents.occurredAt, filter.until));
+  if (filter.before !== undefined) conditions.push(lt(auditEvents.id, filter.before));
+  return db
+    .select()
+    .from(auditEvents)
+    .where(and(...conditions))
+    .orderBy(desc(auditEvents.id))
+    .limit(filter.limit);
 }

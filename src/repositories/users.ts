@@ -83,3 +83,7 @@ export async function deleteUser(db: Database, id: number): Promise<UserRow | un
   const [row] = await db.delete(users).where(eq(users.id, id)).returning();
   return row;
 }
+
+export async function recordLogin(db: Database, id: number, now: Date): Promise<void> {
+  await db.update(users).set({ lastLoginAt: now }).where(eq(users.id, id));
+}

@@ -3,6 +3,7 @@ import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { findPrincipal } from '../repositories/principals.js';
 import type { ServiceDeps } from './deps.js';
+import { accountStatus } from './account-status.js';
 
 export interface Authenticated {
   user: UserRow;
@@ -20,7 +21,8 @@ export async function authenticateAccessToken(deps: ServiceDeps, token: string):
   const principal = await findPrincipal(deps.db, by, claims.sid);
   if (principal === undefined) throw new DomainError('USER_NOT_FOUND');
   const { user, session } = principal;
-  if (!user.isActive) throw new DomainError('INVALID_TOKEN');
+  // Disabling or banning also revokes every token; this catches anything issued in between.
+  if (accountStatus(user, deps.clock.now()) !== 'active') throw new DomainError('INVALID_TOKEN');
   if (claims.sid !== undefined && (session === null || session.revokedAt !== null)) throw new DomainError('INVALID_TOKEN');
   if (user.tokensValidAfter !== null) {
     const issuedAtMs = claims.iat === undefined ? -Infinity : claims.iat * 1000;

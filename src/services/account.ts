@@ -8,6 +8,8 @@ import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import { accountLockoutKeys } from './lockout.js';
 import { verifyCurrentPassword } from './users.js';
+import { lockAdminsIf } from './roles.js';
+import { DomainError } from '../errors.js';
 
 /**
  * `PATCH /user/user`: the username, for now (the address changes through the mailed confirmation of
@@ -43,6 +45,10 @@ export interface DeletionActor {
  */
 export async function deleteAccount(deps: ServiceDeps, userId: number, actor: DeletionActor): Promise<boolean> {
   const deleted = await deps.db.transaction(async (tx) => {
+    // The last-admin rule (issue 13) holds for deletion too, by an admin or by the admin themself: the
+    // active admins are locked first, in the order every admin change locks them.
+    const admins = await lockAdminsIf(tx, true, deps.clock.now());
+    if (admins.length === 1 && admins[0] === userId) throw new DomainError('LAST_ADMIN');
     const user = await deleteUser(tx, userId);
     if (user === undefined) return undefined;
     await deleteUnsentMailsOf(tx, user.id);

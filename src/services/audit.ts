@@ -33,7 +33,19 @@ export type SecurityEventType =
   | 'email_changed'
   | 'profile_updated'
   | 'account_deleted'
-  | 'login_unverified';
+  | 'login_unverified'
+  | 'login_refused'
+  | 'roles_changed'
+  | 'account_disabled'
+  | 'account_enabled'
+  | 'account_banned'
+  | 'account_unbanned'
+  | 'admin_user_updated'
+  | 'admin_users_listed'
+  | 'admin_user_viewed'
+  | 'admin_sessions_viewed'
+  | 'admin_sessions_ended'
+  | 'admin_events_viewed';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set([
@@ -43,6 +55,7 @@ const ALARMING: ReadonlySet<SecurityEventType> = new Set([
   'password_change_failed',
   'mfa_failed',
   'reauthentication_failed',
+  'login_refused',
 ]);
 
 /** Writes a security event to the audit table and to the log. Never carries secrets. */

@@ -6,6 +6,7 @@ import { refreshTokens } from './tokens.js';
 import { passwordWeakness } from './passwords-policy.js';
 import { authenticate } from './users.js';
 import { assertEmailVerified } from './email-verification.js';
+import { refuseDisabledAccount } from './account-status.js';
 
 export interface TokenRequest {
   grant_type?: string;
@@ -27,6 +28,7 @@ function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<LoginTokens> {
   const user = await authenticate(deps, login, password, client);
+  await refuseDisabledAccount(deps, user, client);
   await assertEmailVerified(deps, user, client);
   const weakness = passwordWeakness(deps, password, user);
   await requireSecondFactor(deps, user, weakness, client);

@@ -1,4 +1,5 @@
 import type { UserRow } from '../db/schema.js';
+import { recordLogin } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import type { PasswordWeakness } from './passwords-policy.js';
@@ -20,6 +21,7 @@ export interface CompletedLogin {
 export async function openLoginSession(deps: ServiceDeps, user: UserRow, login: CompletedLogin, client: ClientInfo): Promise<LoginTokens> {
   const { amr, weakness, secondFactor } = login;
   const session = await startSession(deps, user.id, client, amr);
+  await recordLogin(deps.db, user.id, deps.clock.now());
   await recordSecurityEvent(deps, {
     type: 'login_succeeded',
     userId: user.id,

@@ -1,3 +1,4 @@
+import { accountStatus } from './account-status.js';
 import { hashOpaqueToken, newOpaqueToken } from '../crypto/opaque-tokens.js';
 import type { MfaChallengeRow, UserRow } from '../db/schema.js';
 import { DomainError, MfaRequiredError } from '../errors.js';
@@ -52,7 +53,7 @@ export async function loginWithSecondFactor(deps: ServiceDeps, mfaToken: string,
   const challenge = await findLiveMfaChallenge(deps.db, tokenHash, deps.clock.now());
   if (challenge === undefined) throw new DomainError('INVALID_MFA_TOKEN');
   const user = await findUserById(deps.db, challenge.userId);
-  if (user === undefined || !user.isActive || voidedSince(challenge, user)) throw new DomainError('INVALID_MFA_TOKEN');
+  if (user === undefined || accountStatus(user, deps.clock.now()) !== 'active' || voidedSince(challenge, user)) throw new DomainError('INVALID_MFA_TOKEN');
   const secondFactor = 'otp' in proof ? 'otp' : 'recovery_code';
   const claimed = await behindSecondFactorLockout(deps, user.id, client, 'INVALID_OTP', { secondFactor }, () =>
     deps.db.transaction(async (tx) => {

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { hashOpaqueToken } from '../crypto/opaque-tokens.js';
+import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { findRefreshTokenWithSession } from '../repositories/refresh-tokens.js';
 import { revokeSession } from '../repositories/sessions.js';
@@ -8,6 +9,7 @@ import { authenticateAccessToken } from './access.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import { isSessionActive } from './sessions.js';
+import { accountStatus } from './account-status.js';
 
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
 
@@ -49,6 +51,7 @@ export type Introspection =
       username: string;
       uid: number;
       sid?: string;
+      roles?: string[];
       exp: number;
       iat?: number;
       jti?: string;
@@ -60,6 +63,9 @@ export type Introspection =
 /** The `amr` of a session with two factors, as its access tokens carry it (see services/tokens.ts); else nothing. */
 const twoFactorAmr = (amr: unknown) =>
   Array.isArray(amr) && amr.every((method) => typeof method === 'string') && amr.includes('otp') ? { amr: amr as string[] } : {};
+
+/** The user's current roles (from the row, not the token: a change shows at once), omitted when none, as in tokens. */
+const rolesOf = (user: UserRow) => (user.roles.length > 0 ? { roles: user.roles } : {});
 
 /** @see RFC 7662 §2.2 — anything but a currently valid token of ours is just `{"active": false}`. */
 export async function introspectToken(deps: ServiceDeps, token: string): Promise<Introspection> {
@@ -73,6 +79,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
         username: user.username,
         uid: user.id,
         ...(claims.sid === undefined ? {} : { sid: claims.sid }),
+        ...rolesOf(user),
         exp: claims.exp,
         ...(claims.iat === undefined ? {} : { iat: claims.iat }),
         ...(claims.jti === undefined ? {} : { jti: claims.jti }),
@@ -89,7 +96,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
   if (found === undefined || found.token.usedAt !== null || found.token.expiresAt <= now) return { active: false };
   if (!isSessionActive(found.session, now, deps.sessionPolicy)) return { active: false };
   const user = await findUserById(deps.db, found.session.userId);
-  if (user === undefined || !user.isActive) return { active: false };
+  if (user === undefined || accountStatus(user, now) !== 'active') return { active: false };
   return {
     active: true,
     token_type: 'refresh_token',
@@ -97,6 +104,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
     username: user.username,
     uid: user.id,
     sid: found.session.id,
+    ...rolesOf(user),
     exp: Math.floor(found.token.expiresAt.getTime() / 1000),
     iat: Math.floor(found.token.createdAt.getTime() / 1000),
     ...twoFactorAmr(found.session.amr),

@@ -13,6 +13,7 @@ import { findUserById } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import { isSessionActive } from './sessions.js';
+import { accountStatus } from './account-status.js';
 
 export interface TokenPair {
   access_token: string;
@@ -47,9 +48,11 @@ async function storeRefreshToken(deps: ServiceDeps, db: ServiceDeps['db'], sessi
  */
 const amrClaim = (session: Pick<SessionRow, 'amr'>) => (session.amr.includes('otp') ? { amr: session.amr } : {});
 
-async function pair(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, session: SessionRow, refreshToken: string): Promise<TokenPair> {
+type TokenSubject = Pick<UserRow, 'id' | 'username' | 'roles'>;
+
+async function pair(deps: ServiceDeps, user: TokenSubject, session: SessionRow, refreshToken: string): Promise<TokenPair> {
   return {
-    access_token: await deps.accessTokens.sign({ userId: user.id, username: user.username, sessionId: session.id, ...amrClaim(session) }),
+    access_token: await deps.accessTokens.sign({ userId: user.id, username: user.username, sessionId: session.id, ...amrClaim(session), roles: user.roles }),
     token_type: 'bearer',
     expires_in: deps.accessTokenTtlSeconds,
     refresh_token: refreshToken,
@@ -57,7 +60,7 @@ async function pair(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, s
 }
 
 /** The first tokens of a new session. */
-export async function issueTokens(deps: ServiceDeps, user: Pick<UserRow, 'id' | 'username'>, session: SessionRow): Promise<TokenPair> {
+export async function issueTokens(deps: ServiceDeps, user: TokenSubject, session: SessionRow): Promise<TokenPair> {
   const refreshToken = newOpaqueToken();
   await storeRefreshToken(deps, deps.db, session.id, refreshToken, deps.clock.now());
   return pair(deps, user, session, refreshToken);
@@ -106,6 +109,6 @@ export async function refreshTokens(deps: ServiceDeps, refreshToken: string, cli
   }
   if (rotation.kind !== 'rotated') throw new DomainError('INVALID_REFRESH_TOKEN');
   const user = await findUserById(deps.db, rotation.session.userId);
-  if (user === undefined || !user.isActive) throw new DomainError('INVALID_REFRESH_TOKEN');
+  if (user === undefined || accountStatus(user, now) !== 'active') throw new DomainError('INVALID_REFRESH_TOKEN');
   return pair(deps, user, rotation.session, rotation.refreshToken);
 }

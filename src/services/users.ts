@@ -71,7 +71,8 @@ export async function authenticate(deps: ServiceDeps, login: string, password: s
     const verification = user === undefined ? await deps.hasher.checkNobody(password) : await deps.hasher.check(password, user.hashPassword);
     return { user, ...verification };
   });
-  if (user === undefined || !match || !user.isActive) {
+  // A disabled account's right password is answered (403) by the login service, after this check.
+  if (user === undefined || !match) {
     await recordSecurityEvent(deps, { type: 'login_failed', userId: user?.id ?? null, client, details: { login: login.slice(0, 254) } });
     await attemptFailed(deps, attempt, user?.id, client);
     throw new DomainError('INVALID_CREDENTIALS');

@@ -190,3 +190,50 @@ test('start-up on a seed database whose rows collide ignoring case stops, lists 
   assert.deepEqual(tables.rows.map((r) => r.name), ['users']);
   assert.equal((await after.query('select * from users')).rows.length, 2);
 });
+
+test('the first admin is made with the CLI; roles add, remove and list; the admin API then answers', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-roles-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = childEnv({ DATA_DIR: dataDir, BCRYPT_ROUNDS: '4' });
+
+  const admin = await cli(['create-user', '--admin', '--username', 'root', '--email', 'root@example.com'], env, 'root-password-1\n');
+  assert.equal(admin.code, 0, admin.stderr);
+  assert.deepEqual(JSON.parse(admin.stdout), { id: 1, username: 'root', email: 'root@example.com', roles: ['admin'] });
+  assert.equal((await cli(['create-user', '--username', 'dana', '--email', 'dana@example.com'], env, 'dana-password-1\n')).code, 0);
+  assert.equal((await cli(['roles', 'list', 'dana'], env)).stdout, '', 'new users have no roles');
+
+  const added = await cli(['roles', 'add', 'dana@example.com', 'support'], env);
+  assert.equal(added.code, 0, added.stderr);
+  assert.equal(added.stdout, 'support\n');
+  assert.match(added.stderr, /"securityEvent":"roles_changed"/);
+  assert.equal((await cli(['roles', 'add', 'dana', 'admin'], env)).stdout, 'support\nadmin\n');
+  assert.equal((await cli(['roles', 'add', 'dana', 'admin'], env)).stdout, 'support\nadmin\n', 'adding twice keeps one');
+  assert.equal((await cli(['roles', 'remove', 'DANA', 'admin'], env)).stdout, 'support\n');
+  assert.equal((await cli(['roles', 'list', 'dana'], env)).stdout, 'support\n');
+  const missing = await cli(['roles', 'list', 'nobody'], env);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /No account is named nobody/);
+  assert.equal((await cli(['roles', 'add', 'dana', 'bad role'], env)).code, 2);
+  assert.equal((await cli(['roles', 'add', 'dana'], env)).code, 2);
+  assert.equal((await cli(['roles'], env)).code, 2);
+  const audit = await cli(['audit', '--user', 'dana', '--type', 'roles_changed', '--limit', '1'], env);
+  assert.deepEqual(JSON.parse(audit.stdout).details, { before: ['support', 'admin'], after: ['support'], via: 'cli' });
+
+  const port = await freePort();
+  const server = await startServer({ ...env, PORT: String(port) }, port);
+  t.after(() => server.signal('SIGKILL'));
+  const base = `http://127.0.0.1:${port}`;
+  const tokenOf = async (username: string, password: string) =>
+    JSON.parse((await curl('-X', 'POST', `${base}/user/token`, '-d', `username=${username}&password=${password}`)).body).access_token as string;
+  const rootToken = await tokenOf('root', 'root-password-1');
+  const users = await curl(`${base}/admin/users`, '-H', `Authorization: Bearer ${rootToken}`);
+  assert.equal(users.status, 200, users.body);
+  assert.deepEqual(JSON.parse(users.body).users.map((u: { username: string; roles: string[] }) => [u.username, u.roles]), [
+    ['root', ['admin']],
+    ['dana', ['support']],
+  ]);
+  const danaToken = await tokenOf('dana', 'dana-password-1');
+  assert.equal((await curl(`${base}/admin/users/1`, '-H', `Authorization: Bearer ${danaToken}`)).status, 403);
+  const claims = JSON.parse(Buffer.from(danaToken.split('.')[1]!, 'base64url').toString());
+  assert.deepEqual(claims.roles, ['support']);
+});

@@ -36,6 +36,7 @@ export const IntrospectionResponse = Type.Object(
     username: Type.Optional(Type.String()),
     uid: Type.Optional(Type.Integer()),
     sid: Type.Optional(Type.String()),
+    roles: Type.Optional(Type.Array(Type.String(), { description: "The user's current roles; absent when none" })),
     exp: Type.Optional(Type.Integer()),
     iat: Type.Optional(Type.Integer()),
     jti: Type.Optional(Type.String()),
