@@ -71,6 +71,8 @@ async function startService(ctx: Context, where: Where, database: { url?: string
     ...serviceSettings(ctx.options),
     SECRET_KEY: ctx.secretKey,
     PORT: String(port),
+    // The system picks the management port: a bench beside a running service must not collide on 9000.
+    MANAGEMENT_PORT: '0',
     WEB_CONCURRENCY: String(where.workers),
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     DATA_DIR: database.dataDir ?? join(ctx.logDir, 'unused-data'),

@@ -65,6 +65,9 @@ export const EnvSchema = Type.Object({
     Type.String({ pattern: '^https?://[^\\s]+$', description: 'the public base URL of this service, e.g. https://auth.example.com' }),
   ),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  MANAGEMENT_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9000 }),
+  MANAGEMENT_HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  SHUTDOWN_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 10 }),
   PUBLIC_URL: Type.Optional(
     Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$', description: 'the URL people and clients reach this service at, e.g. https://auth.example.com' }),
   ),
@@ -155,6 +158,16 @@ export interface Config {
    * where links point). PUBLIC_URL, else JWT_ISSUER, else the listening address.
    */
   readonly publicUrl: string;
+  /**
+   * The management listener (server.ts): `/metrics`, `/healthz`, `/readyz` for the operator's scraper and
+   * probes, on loopback by default — route latencies and process figures are not for the internet.
+   */
+  readonly management: { port: number; host: string };
+  /**
+   * On SIGTERM: how long idle keep-alive connections are left for the proxy to close (and in-flight requests
+   * to finish) before the rest are cut. Longer than the proxy's upstream keepalive_timeout (deploy/nginx.conf).
+   */
+  readonly shutdownTimeoutSeconds: number;
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -254,6 +267,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     passwordMinLength: value.PASSWORD_MIN_LENGTH,
     publicUrl: (value.PUBLIC_URL ?? value.JWT_ISSUER ?? listeningUrl(value.HOST, value.PORT)).replace(/\/+$/, ''),
+    management: { port: value.MANAGEMENT_PORT, host: value.MANAGEMENT_HOST },
+    shutdownTimeoutSeconds: value.SHUTDOWN_TIMEOUT_SECONDS,
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

@@ -18,6 +18,7 @@ export const ERROR_MESSAGES = {
   TOO_MANY_PASSWORD_ATTEMPTS: 'Too many incorrect passwords; try again later',
   RATE_LIMITED: 'Too many requests; try again later',
   SERVICE_BUSY: 'The service is busy; try again shortly',
+  DATABASE_UNAVAILABLE: 'The database is unavailable; try again shortly',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;
