@@ -83,6 +83,11 @@ export async function openPostgres(url: string, poolSize = defaultPoolSize()): P
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS });
   // An idle client that loses its server emits 'error'; without a listener that would crash the process.
   pool.on('error', () => {});
+  // So does a client checked out of the pool between two queries (inside a transaction, say) when its
+  // server goes away — the pool listens only to idle clients. Its next query fails instead (answered 503,
+  // db/unavailable.ts), and the pool drops it when it is released. Found by test/e2e/faults.test.ts: a
+  // PostgreSQL restart killed instances.
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     // Fails now, with a message naming the server, rather than on the first request.
     await pool.query('select 1');

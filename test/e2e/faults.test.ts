@@ -108,10 +108,10 @@ test('three instances behind nginx keep every acknowledged write through instanc
   const phases: string[] = [];
   // A request counts in the phase it began in; before each fault, the requests of the phase before have
   // half a second to finish, so what a fault breaks is counted in that fault's phase.
-  const phase = async (name: string) => {
+  const phase = async (name: string, beforeFault = true) => {
     phases.push(name);
     load.phase = name;
-    await sleep(500);
+    if (beforeFault) await sleep(500);
   };
   phases.push('baseline');
   load.phase = 'baseline';
@@ -156,8 +156,8 @@ test('three instances behind nginx keep every acknowledged write through instanc
     }
     assert.equal(await statusOf(topology.port, '/healthz'), 200, '/healthz through nginx');
     await sleep(Math.max(0, downUntil - Date.now()));
-    await phase('3 PostgreSQL back');
     await postgres.start();
+    await phase('3 PostgreSQL back', false);
     const recovered = await Promise.all(topology.instances.map((instance) =>
       within(`instance ${instance.index} serves after PostgreSQL returns`, 5000, async () => (await statusOf(instance.port, '/readyz')) === 200)));
     t.diagnostic(`after PostgreSQL returned, each instance was ready again in ${recovered.join(', ')} ms`);
@@ -177,8 +177,8 @@ test('three instances behind nginx keep every acknowledged write through instanc
     }
     assert.deepEqual(openLogins, Array(openLogins.length).fill(200), `budgets fail open: ${openLogins.length} logins of one account, over its budget of ${LOGIN_BUDGET}, all let through`);
     await sleep(3000);
-    await phase('4 Redis back');
     await redis.start();
+    await phase('4 Redis back', false);
     // Each instance uses Redis again once a login through it adds no store error.
     const probe = { username: `probe_${Date.now()}`, password: 'probe-password-1' };
     assert.equal((await post(topology.url, '/user/register', { ...probe, email: `${probe.username}@example.com` })).status, 201);
