@@ -18,6 +18,15 @@ export interface DatabaseHandle {
 }
 
 /**
+ * PostgreSQL's buffer cache inside PGlite. Its default, 128 MB (written by initdb into postgresql.conf),
+ * is touched in full at start inside the WebAssembly memory: it was most of the embedded service's
+ * resident memory (an opened PGlite alone: ~310 MB with it, ~160 MB with 16 MB). The tables of an embedded
+ * deployment fit, and the files under it are in the OS page cache anyway (PGlite reads them through
+ * node:fs). A start parameter, so existing data directories are opened unchanged (docs/PERFORMANCE.md).
+ */
+export const PGLITE_SHARED_BUFFERS = '16MB';
+
+/**
  * PGlite is one in-process connection: every query is already exclusive. Its module (PostgreSQL compiled to
  * WebAssembly) is loaded only when used: a service on PostgreSQL never pays its ~35 MB.
  */
@@ -31,7 +40,7 @@ export async function openPglite(dataDir: string | undefined): Promise<DatabaseH
   }
   try {
     const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
-    const client = await PGlite.create(path);
+    const client = await PGlite.create(path, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
     const db = drizzlePglite(client, { schema }) as unknown as Database;
     return {
       kind: 'pglite',
