@@ -5,6 +5,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { StartupError } from '../errors.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { initialisePgliteDirectory } from './pglite-initdb.js';
 import * as schema from './schema.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -40,7 +41,9 @@ export async function openPglite(dataDir: string | undefined): Promise<DatabaseH
   }
   try {
     const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
-    const client = await PGlite.create(path, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] });
+    const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`];
+    if (path !== undefined) await initialisePgliteDirectory(path, startParams);
+    const client = await PGlite.create(path, { startParams });
     const db = drizzlePglite(client, { schema }) as unknown as Database;
     return {
       kind: 'pglite',
