@@ -7,7 +7,8 @@
  *
  * Instance i listens on 127.0.0.1 with a port and a management port of its own (printed); nginx is
  * rendered from deploy/nginx.conf into a temporary directory (config, pid, logs) and listens on --port.
- * Ctrl-C stops everything gracefully. SECRET_KEY is taken from the environment, or generated for the run.
+ * Ctrl-C stops everything gracefully. The service's settings are taken from the environment (SECRET_KEY is
+ * generated for the run when unset); each instance's ports, DATA_DIR and TRUST_PROXY are set here.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +19,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { EnvSchema } from '../src/config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TEMPLATE = join(ROOT, 'deploy', 'nginx.conf');
@@ -225,9 +227,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (!values['redis-url']) process.stderr.write('note: no --redis-url: each instance keeps its own request budgets.\n');
+  // The service's own settings (BCRYPT_ROUNDS, JWT_ALGORITHM, …) are passed on from this environment.
+  const settings = Object.fromEntries(Object.keys(EnvSchema.properties).flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])));
   const topology = await startTopology({
     instances: Number(values.instances),
     port: Number(values.port),
+    env: settings,
     databaseUrl: values['database-url'],
     redisUrl: values['redis-url'],
   });
