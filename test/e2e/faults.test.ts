@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import bcrypt from 'bcrypt';
 import pg from 'pg';
@@ -250,4 +251,6 @@ test('three instances behind nginx keep every acknowledged write through instanc
   }
   t.diagnostic(`unspent refresh tokens: ${tokens.length}, of which refused: ${refused.length}`);
   assert.deepEqual(refused, [], 'every unspent refresh token still works');
+  // Logs and configuration are kept when a check fails (their directory is printed at the start).
+  t.after(() => rmSync(topology.dir, { recursive: true, force: true }));
 });
