@@ -17,6 +17,8 @@ export interface Readiness {
   workers: number;
   users: number;
   ms: number;
+  /** Resident memory of the process tree, idle, two seconds after it became ready. */
+  idleRssMb?: number;
 }
 
 export interface TargetResult {
@@ -94,8 +96,25 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>, users: num
     readyPglite === undefined
       ? { target: 'ready ≤ 3 s on a warm PGlite directory', measured: 'not measured', pass: undefined }
       : { target: 'ready ≤ 3 s on a warm PGlite directory', measured: `${f(readyPglite, 0)} ms`, pass: readyPglite <= 3000 },
+    ...pgliteTargets(report, profile?.rps, pick(ms, 'profile', { target: 'pglite', users })),
     ratio('profile scaling, 2 workers vs 1 (reported)', twoWorkers?.rps, profile?.rps, () => true, (r) => `${f(twoWorkers!.rps, 0)} / ${f(profile!.rps, 0)} = ${f(r, 2)}×`),
   ].map((t) => (t.target.endsWith('(reported)') && t.pass !== undefined ? { ...t, pass: undefined } : t));
+}
+
+/** The embedded database's targets (issue 16): memory when idle and under the profile load, first start, speed. */
+function pgliteTargets(report: Omit<BenchReport, 'targets'>, postgresProfileRps: number | undefined, profile: Measurement | undefined): TargetResult[] {
+  const first = report.readiness.find((r) => r.target === 'pglite' && r.what.startsWith('first start'));
+  const warm = report.readiness.find((r) => r.target === 'pglite' && r.what.startsWith('start'));
+  if (!first) return [];
+  const idle = Math.max(first.idleRssMb ?? NaN, warm?.idleRssMb ?? NaN);
+  return [
+    { target: 'PGlite: idle RSS after start ≤ 150 MB (first and warm start)', measured: `${f(first.idleRssMb ?? NaN, 0)} / ${f(warm?.idleRssMb ?? NaN, 0)} MB`, pass: idle <= 150 },
+    { target: 'PGlite: first start (initdb + migrations) ≤ 3 s', measured: `${f(first.ms, 0)} ms`, pass: first.ms <= 3000 },
+    profile
+      ? { target: 'PGlite: peak RSS under the profile load ≤ 200 MB', measured: `${f(profile.peakRssMb, 0)} MB`, pass: profile.peakRssMb <= 200 }
+      : { target: 'PGlite: peak RSS under the profile load ≤ 200 MB', measured: 'not measured (--pglite)', pass: undefined },
+    ratio('PGlite: profile rps ≥ 0.5 × PostgreSQL', profile?.rps, postgresProfileRps, (r) => r >= 0.5, (r) => `${f(profile!.rps, 0)} / ${f(postgresProfileRps!, 0)} = ${f(r, 2)}×`),
+  ];
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -134,8 +153,8 @@ export function renderReport(report: BenchReport): string {
   }
   const header = ['scenario', 'server', 'workers', 'users', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB', 'CPU µs/req server / PG / load gen', 'load'];
   const readiness = table(
-    ['readiness (spawn → first 200 of /readyz)', 'workers', 'users', 'ms'],
-    report.readiness.map((r) => [`${r.target}: ${r.what}`, String(r.workers), r.users.toLocaleString('en'), f(r.ms, 0)]),
+    ['readiness (spawn → first 200 of /readyz)', 'workers', 'users', 'ms', 'idle RSS MB'],
+    report.readiness.map((r) => [`${r.target}: ${r.what}`, String(r.workers), r.users.toLocaleString('en'), f(r.ms, 0), r.idleRssMb === undefined ? '–' : f(r.idleRssMb, 0)]),
   );
   const hwm = table(
     ['server', 'workers', 'users', 'VmHWM MB (each process)'],

@@ -16,7 +16,7 @@ import { measure, type Measurement, type Where } from './drive.js';
 import type { LoadSpec, RunSpec } from './load.js';
 import { describeMachine, load1 } from './machine.js';
 import { parseOptions, type BenchOptions } from './options.js';
-import { freePort, startProcess, type RunningProcess } from './process.js';
+import { freePort, memoryOf, processTree, startProcess, type RunningProcess } from './process.js';
 import { evaluateTargets, renderReport, type BenchReport, type HashLimit, type Readiness } from './report.js';
 import { mintAccessTokens, spreadUsers } from './tokens.js';
 
@@ -71,6 +71,8 @@ async function startService(ctx: Context, where: Where, database: { url?: string
     ...serviceSettings(ctx.options),
     SECRET_KEY: ctx.secretKey,
     PORT: String(port),
+    // The system picks the management port: a bench beside a running service must not collide on 9000.
+    MANAGEMENT_PORT: '0',
     WEB_CONCURRENCY: String(where.workers),
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     DATA_DIR: database.dataDir ?? join(ctx.logDir, 'unused-data'),
@@ -86,8 +88,11 @@ async function startService(ctx: Context, where: Where, database: { url?: string
   ctx.running.add(server);
   // Clustered: /readyz answers once the first worker listens; give the others time to join.
   if (where.workers > 1) await sleep(2000);
-  ctx.readiness.push({ target: where.target, what, workers: where.workers, users: where.users, ms: server.readyMs });
-  say(`${where.target} (${where.workers} worker${where.workers > 1 ? 's' : ''}, ${where.users} users) ready in ${server.readyMs.toFixed(0)} ms [${what}]`);
+  // Idle memory, once start-up's garbage has had a moment to be collected.
+  await sleep(2000);
+  const idleRssMb = processTree(server.child.pid!).reduce((sum, pid) => sum + (memoryOf(pid)?.rss ?? 0), 0);
+  ctx.readiness.push({ target: where.target, what, workers: where.workers, users: where.users, ms: server.readyMs, idleRssMb });
+  say(`${where.target} (${where.workers} worker${where.workers > 1 ? 's' : ''}, ${where.users} users) ready in ${server.readyMs.toFixed(0)} ms [${what}], idle RSS ${idleRssMb.toFixed(0)} MB`);
   return { server, url: `http://127.0.0.1:${port}` };
 }
 

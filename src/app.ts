@@ -112,7 +112,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.:-]{1,64}$/.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { coerceTypes: false, allErrors: true, verbose: true } },
-    return503OnClosing: true,
+    // While shutting down, a request that still arrives on a kept-alive connection is served (with
+    // `Connection: close`) rather than refused: a proxy cannot safely retry a refused POST elsewhere, so a
+    // 503 here would fail a request in every rolling restart (server.ts, handleShutdownSignals).
+    return503OnClosing: false,
     trustProxy: config.trustProxy,
     // Slow clients (slowloris) cannot hold a connection open: the whole request must arrive in time.
     requestTimeout: config.requestTimeoutSeconds * 1000,

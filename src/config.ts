@@ -65,6 +65,9 @@ export const EnvSchema = Type.Object({
     Type.String({ pattern: '^https?://[^\\s]+$', description: 'the public base URL of this service, e.g. https://auth.example.com' }),
   ),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  MANAGEMENT_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9000 }),
+  MANAGEMENT_HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  SHUTDOWN_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 10 }),
   PUBLIC_URL: Type.Optional(
     Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$', description: 'the URL people and clients reach this service at, e.g. https://auth.example.com' }),
   ),
@@ -175,6 +178,16 @@ export interface Config {
     /** A correct password of an account whose address is not verified is refused (403). */
     requireVerifiedEmail: boolean;
   };
+  /**
+   * The management listener (server.ts): `/metrics`, `/healthz`, `/readyz` for the operator's scraper and
+   * probes, on loopback by default — route latencies and process figures are not for the internet.
+   */
+  readonly management: { port: number; host: string };
+  /**
+   * On SIGTERM: how long idle keep-alive connections are left for the proxy to close (and in-flight requests
+   * to finish) before the rest are cut. Longer than the proxy's upstream keepalive_timeout (deploy/nginx.conf).
+   */
+  readonly shutdownTimeoutSeconds: number;
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -283,6 +296,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       perAddressPerHour: value.MAIL_PER_ADDRESS_PER_HOUR,
       requireVerifiedEmail: value.REQUIRE_VERIFIED_EMAIL,
     },
+    management: { port: value.MANAGEMENT_PORT, host: value.MANAGEMENT_HOST },
+    shutdownTimeoutSeconds: value.SHUTDOWN_TIMEOUT_SECONDS,
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

@@ -31,6 +31,7 @@ export const ERROR_MESSAGES = {
   ACCOUNT_DISABLED: 'Account disabled',
   ADMIN_ROLE_REQUIRED: 'The admin role is required',
   LAST_ADMIN: 'This would leave no active admin: make another admin first',
+  DATABASE_UNAVAILABLE: 'The database is unavailable; try again shortly',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

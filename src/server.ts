@@ -7,6 +7,9 @@ import cluster from 'node:cluster';
 import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
+import { AggregatorRegistry } from 'prom-client';
+import { appManagementSources, buildManagementApp } from './http/management.js';
+import { StartupError } from './errors.js';
 import { loggerOptions } from './logging.js';
 import { loadOrCreateSecretKey } from './secret-key.js';
 import { pruneMailRecords, pruneSecurityRecords } from './services/housekeeping.js';
@@ -117,17 +120,73 @@ export async function serve(config: Config): Promise<FastifyInstance> {
     await app.deps.deferred.settled();
   });
   schedulePruning(app, config.auditRetentionDays);
+  // Cluster workers share the primary's management listener, which asks each of them for its metrics.
+  let management: FastifyInstance | undefined;
+  if (cluster.isWorker) answerClusterMetricRequests(app);
+  else management = await buildManagementApp(appManagementSources(app));
+  handleShutdownSignals(app, config, management);
+  await yieldHelperThreadsToEventLoop();
+  if (management) {
+    try {
+      await listenManagement(management, config, (message, address) => app.log.info({ address }, message));
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+  }
+  await app.listen({ port: config.port, host: config.host });
+  return app;
+}
+
+/** A cluster worker answers the primary's requests for its metrics over the IPC channel (cluster.ts). */
+function answerClusterMetricRequests(app: FastifyInstance): void {
+  // prom-client starts answering when an AggregatorRegistry is first made in the process, not before.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([app.metrics.registry]);
+}
+
+/** Opens the management listener; its address is logged (MANAGEMENT_PORT=0 lets the system choose). */
+export async function listenManagement(management: FastifyInstance, config: Config, log: (message: string, address: string) => void): Promise<void> {
+  const { port, host } = config.management;
+  try {
+    log('management listener (metrics, probes) ready', await management.listen({ port, host }));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    throw new StartupError(`MANAGEMENT_PORT ${port} on ${host} is already in use (another instance on this machine?): give each instance its own MANAGEMENT_PORT.`);
+  }
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting, finish what is in flight, then close the database and exit 0 — so a
+ * rolling restart behind a proxy fails no request. New connections are refused at once (the proxy retries
+ * them on another instance: nothing was sent); a request arriving on an existing keep-alive connection is
+ * still served, with `Connection: close` (Fastify's closing state, return503OnClosing off in app.ts).
+ */
+function handleShutdownSignals(app: FastifyInstance, config: Config, management: FastifyInstance | undefined): void {
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // Node's server.close() also closes idle keep-alive connections. A proxy may be writing a request into
+    // one at that very moment, and a POST that meets a closed connection is not retried (nginx never
+    // retries a non-idempotent request once sent): it would fail. So idle connections are left to the proxy,
+    // which closes them after its upstream keepalive_timeout, or uses them once more and gets
+    // `Connection: close`. SHUTDOWN_TIMEOUT_SECONDS bounds the wait, for a client that does neither.
+    app.server.closeIdleConnections = () => {};
     // A connection kept alive after its last response would hold the close up for the keep-alive timeout
     // (72 s): the socket of each request still in flight is closed as soon as its response is sent.
     app.server.keepAliveTimeout = 1;
+    const deadline = setTimeout(() => {
+      app.log.warn({ timeoutSeconds: config.shutdownTimeoutSeconds }, 'shutdown timeout: closing the remaining connections');
+      app.server.closeAllConnections();
+    }, config.shutdownTimeoutSeconds * 1000).unref();
     // Stop accepting, let in-flight requests finish, then close the database (onClose hook).
-    app.close().then(
-      () => process.exit(0),
+    Promise.all([app.close(), management?.close()]).then(
+      () => {
+        clearTimeout(deadline);
+        process.exit(0);
+      },
       (error) => {
         app.log.error({ err: error }, 'error while shutting down');
         process.exit(1);
@@ -136,7 +195,4 @@ export async function serve(config: Config): Promise<FastifyInstance> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  await yieldHelperThreadsToEventLoop();
-  await app.listen({ port: config.port, host: config.host });
-  return app;
 }

@@ -5,6 +5,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { StartupError } from '../errors.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { initialisePgliteDirectory } from './pglite-initdb.js';
 import * as schema from './schema.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -16,6 +17,15 @@ export interface DatabaseHandle {
   withConnection<T>(fn: (db: Database) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * PostgreSQL's buffer cache inside PGlite. Its default, 128 MB (written by initdb into postgresql.conf),
+ * is touched in full at start inside the WebAssembly memory: it was most of the embedded service's
+ * resident memory (an opened PGlite alone: ~310 MB with it, ~160 MB with 16 MB). The tables of an embedded
+ * deployment fit, and the files under it are in the OS page cache anyway (PGlite reads them through
+ * node:fs). A start parameter, so existing data directories are opened unchanged (docs/PERFORMANCE.md).
+ */
+export const PGLITE_SHARED_BUFFERS = '16MB';
 
 /**
  * PGlite is one in-process connection: every query is already exclusive. Its module (PostgreSQL compiled to
@@ -31,7 +41,9 @@ export async function openPglite(dataDir: string | undefined): Promise<DatabaseH
   }
   try {
     const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
-    const client = await PGlite.create(path);
+    const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`];
+    if (path !== undefined) await initialisePgliteDirectory(path, startParams);
+    const client = await PGlite.create(path, { startParams });
     const db = drizzlePglite(client, { schema }) as unknown as Database;
     return {
       kind: 'pglite',
@@ -83,6 +95,11 @@ export async function openPostgres(url: string, poolSize = defaultPoolSize()): P
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS });
   // An idle client that loses its server emits 'error'; without a listener that would crash the process.
   pool.on('error', () => {});
+  // So does a client checked out of the pool between two queries (inside a transaction, say) when its
+  // server goes away — the pool listens only to idle clients. Its next query fails instead (answered 503,
+  // db/unavailable.ts), and the pool drops it when it is released. Found by test/e2e/faults.test.ts: a
+  // PostgreSQL restart killed instances.
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     // Fails now, with a message naming the server, rather than on the first request.
     await pool.query('select 1');

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DomainError, type ErrorCode, type FieldError, InvalidInputError, MfaRequiredError } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { PATTERN_MESSAGES } from './schemas/common.js';
 
 declare module 'fastify' {
@@ -62,6 +63,8 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   ACCOUNT_DISABLED: { status: 403 },
   ADMIN_ROLE_REQUIRED: { status: 403 },
   LAST_ADMIN: { status: 409 },
+  /** The database is down or unreachable (db/unavailable.ts): the request may succeed once it is back. */
+  DATABASE_UNAVAILABLE: { status: 503 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */
@@ -106,6 +109,39 @@ function toFieldError(context: string, error: NonNullable<FastifyError['validati
   }
 }
 
+/**
+ * How long a client is asked to wait while the database is down: a restart or fail-over of PostgreSQL
+ * takes seconds, and the pool reconnects on the next request once it is back.
+ */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * One warning every ten seconds while the database is unreachable, with how many requests it failed since
+ * the last: during an outage every request fails, and a line each would flood the log.
+ */
+function databaseOutageReporter(app: FastifyInstance): (error: Error) => void {
+  let lastWarning = -Infinity;
+  let unreported = 0;
+  return (error) => {
+    unreported++;
+    const now = Date.now();
+    if (now - lastWarning < 10_000) return;
+    lastWarning = now;
+    app.log.warn({ err: error, requests: unreported }, 'database unavailable: requests answered 503');
+    unreported = 0;
+  };
+}
+
+function sendDomainError(reply: FastifyReply, error: DomainError) {
+  const mapping = BY_CODE[error.code];
+  if (mapping.challenge) reply.header('www-authenticate', mapping.challenge);
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
+  const body: Record<string, string> = { detail: error.message };
+  if (mapping.oauthError) body['error'] = mapping.oauthError;
+  if (error instanceof MfaRequiredError) Object.assign(body, { error_description: MFA_REQUIRED_DESCRIPTION, mfa_token: error.mfaToken });
+  return reply.code(mapping.status).send(body);
+}
+
 function sendValidation(reply: FastifyReply, errors: FieldError[]) {
   return reply.code(422).send({ detail: errors });
 }
@@ -114,15 +150,12 @@ function sendValidation(reply: FastifyReply, errors: FieldError[]) {
  * The one place that turns errors into HTTP. Bodies keep FastAPI's shape; a 5xx never carries the cause.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
+  const reportOutage = databaseOutageReporter(app);
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof DomainError) {
-      const mapping = BY_CODE[error.code];
-      if (mapping.challenge) reply.header('www-authenticate', mapping.challenge);
-      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
-      const body: Record<string, string> = { detail: error.message };
-      if (mapping.oauthError) body['error'] = mapping.oauthError;
-      if (error instanceof MfaRequiredError) Object.assign(body, { error_description: MFA_REQUIRED_DESCRIPTION, mfa_token: error.mfaToken });
-      return reply.code(mapping.status).send(body);
+    if (error instanceof DomainError) return sendDomainError(reply, error);
+    if (isDatabaseUnavailable(error)) {
+      reportOutage(error);
+      return sendDomainError(reply, new DomainError('DATABASE_UNAVAILABLE', { cause: error, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS }));
     }
     if (error instanceof InvalidInputError) return sendValidation(reply, error.errors);
     if (error.validation) {

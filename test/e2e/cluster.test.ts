@@ -14,8 +14,9 @@ const skip = postgresTestsOff() ? 'TEST_POSTGRES=off' : false;
 test('WEB_CONCURRENCY=2 on PostgreSQL: workers serve one port and all stop on SIGTERM', { skip }, async (t) => {
   const database = await createTestDatabase('postgres');
   t.after(() => database.destroy());
-  const port = await freePort();
+  const [port, managementPort] = [await freePort(), await freePort()];
   const env = childEnv({
+    MANAGEMENT_PORT: String(managementPort),
     DATABASE_URL: database.url!,
     SECRET_KEY: 'cluster-test-secret-key-0123456789',
     PORT: String(port),
@@ -37,6 +38,11 @@ test('WEB_CONCURRENCY=2 on PostgreSQL: workers serve one port and all stop on SI
   assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]));
   const workers = new Set(server.output().match(/"pid":\d+/g));
   assert.equal(workers.size, 2, 'two worker processes logged requests');
+  // One management listener, the primary's: its /metrics sums the workers', so a scrape sees every request.
+  const metrics = await curl(`http://127.0.0.1:${managementPort}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.body, /^http_request_duration_seconds_count\{method="GET",route="\/user\/user",status_code="200"\} 20$/m);
+  assert.equal((await curl(`http://127.0.0.1:${managementPort}/readyz`)).status, 200);
   server.child.kill('SIGTERM');
   assert.equal(await server.exited, 0);
 });

@@ -8,8 +8,8 @@ import { childEnv, curl, freePort, startServer } from './helpers.js';
 test('npm start on a fresh PGlite DATA_DIR serves the README curl flow and stops cleanly on SIGTERM', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'user-services-e2e-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const port = await freePort();
-  const server = await startServer(childEnv({ DATA_DIR: dataDir, PORT: String(port), BCRYPT_ROUNDS: '4' }), port);
+  const [port, managementPort] = [await freePort(), await freePort()];
+  const server = await startServer(childEnv({ DATA_DIR: dataDir, PORT: String(port), MANAGEMENT_PORT: String(managementPort), BCRYPT_ROUNDS: '4' }), port);
   t.after(() => server.signal('SIGKILL'));
   const base = `http://127.0.0.1:${port}`;
 
@@ -44,6 +44,14 @@ test('npm start on a fresh PGlite DATA_DIR serves the README curl flow and stops
   assert.equal(changed.status, 200, changed.body);
   const wrong = await curl('-X', 'POST', `${base}/user/token`, '-d', 'username=testuser&password=testpass1');
   assert.equal(wrong.status, 401);
+
+  const management = `http://127.0.0.1:${managementPort}`;
+  assert.equal((await curl(`${base}/metrics`)).status, 404, 'metrics are not on the public port');
+  const metrics = await curl(`${management}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.body, /^http_request_duration_seconds_count\{method="POST",route="\/user\/register",status_code="201"\} 1$/m);
+  assert.equal((await curl(`${management}/healthz`)).status, 200);
+  assert.equal((await curl(`${management}/readyz`)).status, 200);
 
   const docs = await curl(`${base}/docs`);
   assert.equal(docs.status, 200);

@@ -4,6 +4,7 @@ import { buildApp, type AppOptions } from '../../src/app.js';
 import { FakeClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { migrate } from '../../src/db/migrate.js';
+import { appManagementSources, buildManagementApp } from '../../src/http/management.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdef0123456789abcdef';
@@ -55,4 +56,11 @@ export async function useTestApp(t: TestContext, kind: DatabaseKind, env?: Recor
 export async function deliverMail(app: FastifyInstance): Promise<{ sent: number; failed: number }> {
   await app.deps.deferred.settled();
   return app.mailSender.runOnce();
+}
+
+/** The management listener's app for `app` (what server.ts serves on MANAGEMENT_PORT), closed with the test. */
+export async function useManagementApp(t: TestContext, app: FastifyInstance): Promise<FastifyInstance> {
+  const management = await buildManagementApp(appManagementSources(app));
+  t.after(() => management.close());
+  return management;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { buildTestApp } from '../helpers/app.js';
+import { buildTestApp, useManagementApp } from '../helpers/app.js';
 import { bearer, login, register } from '../helpers/requests.js';
 
 /** Keeps the event loop busy, as a CPU-bound flood would. */
@@ -27,7 +27,7 @@ test('an overloaded event loop sheds requests with 503 and Retry-After; liveness
   assert.deepEqual(shed.json(), { detail: 'The service is busy; try again shortly' });
   assert.equal((await ctx.app.inject({ url: '/readyz' })).statusCode, 503, 'a load balancer routes around it');
   assert.equal((await ctx.app.inject({ url: '/healthz' })).statusCode, 200, 'it is alive');
-  const metrics = await ctx.app.inject({ url: '/metrics' });
+  const metrics = await (await useManagementApp(t, ctx.app)).inject({ url: '/metrics' });
   assert.equal(metrics.statusCode, 200);
   assert.match(metrics.body, /^load_shed_total\{reason="eventLoopDelay"\} [1-9]/m);
 

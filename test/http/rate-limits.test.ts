@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { buildApp } from '../../src/app.js';
 import { loggerOptions } from '../../src/logging.js';
-import { buildTestApp, TEST_SECRET_KEY } from '../helpers/app.js';
+import { buildTestApp, TEST_SECRET_KEY, useManagementApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { redisSkipReason, TEST_REDIS_URL } from '../helpers/redis.js';
 import { form, register, uniqueName } from '../helpers/requests.js';
@@ -96,7 +96,7 @@ describe('rate limits shared through Redis', () => {
     for (let i = 0; i < 5; i++) assert.equal((await login(ctx.app, uniqueName())).statusCode, 401);
     const ok = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) });
     assert.equal(ok.statusCode, 200);
-    const metrics = await ctx.app.inject({ url: '/metrics' });
+    const metrics = await (await useManagementApp(t, ctx.app)).inject({ url: '/metrics' });
     const errors = Number(/^rate_limit_store_errors_total (\d+)/m.exec(metrics.body)?.[1]);
     assert.ok(errors >= 6, `store errors counted: ${errors}`);
     const warnings = () => lines.map((line) => JSON.parse(line)).filter((e) => e.msg === 'rate-limit store unavailable: requests let through');

@@ -13,8 +13,9 @@ const HEAP_SHARE = 0.9;
  * Overload protection (@fastify/under-pressure): once a second it samples the event loop's mean delay and
  * the heap. Past `maxEventLoopDelayMs`, or past 90% of the heap limit, every new request gets
  * `503 {"detail": ...}` with Retry-After as soon as its headers arrive, before its body is read, instead of
- * waiting behind a backlog that only grows. Liveness (`/healthz`) and `/metrics` are exempt: an overloaded
- * process is alive, and operators need to see it. Readiness is not: a load balancer should route around it.
+ * waiting behind a backlog that only grows. Liveness (`/healthz`) is exempt: an overloaded process is alive
+ * (and `/metrics`, on the management listener, is never shed: operators need to see it). Readiness is not:
+ * a load balancer should route around it.
  */
 export async function registerLoadShedding(
   app: FastifyInstance,

@@ -14,8 +14,9 @@ declare module 'fastify' {
 }
 
 /**
- * Prometheus metrics on `GET /metrics`: request latency by route and status, process metrics, and the
- * counters operators alert on. One registry per app, so several apps in one process (tests) do not clash.
+ * Prometheus metrics: request latency by route and status, process metrics, and the counters operators alert
+ * on. One registry per app, so several apps in one process (tests) do not clash. They are served by the
+ * management listener (http/management.ts), never on the public port.
  */
 export async function registerMetrics(app: FastifyInstance): Promise<void> {
   const registry = new Registry();
@@ -46,10 +47,5 @@ export async function registerMetrics(app: FastifyInstance): Promise<void> {
     const route = request.routeOptions.url ?? 'unmatched';
     duration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000);
     done();
-  });
-
-  app.get('/metrics', { schema: { hide: true }, config: { exemptFromLoadShedding: true } }, async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
   });
 }

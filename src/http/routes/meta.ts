@@ -32,7 +32,7 @@ export const metaRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async 
         return { status: 'ok' as const };
       } catch (error) {
         request.log.warn({ err: error }, 'readiness check failed');
-        return reply.code(503).send({ detail: 'Database unavailable' });
+        return reply.code(503).header('retry-after', '5').send({ detail: 'Database unavailable' });
       }
     },
   });
