@@ -205,7 +205,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(userRoutes, { prefix: '/user' });
   await app.register(sessionRoutes, { prefix: '/user' });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
-  await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
+  await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer, publicUrl: config.publicUrl });
   return app;
 }
 
