@@ -132,6 +132,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       idleTimeoutSeconds: config.sessionIdleTimeoutSeconds,
       maxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
       reuseIntervalSeconds: config.refreshReuseIntervalSeconds,
+      maxSessionsPerUser: config.maxSessionsPerUser,
     },
     lockoutPolicy: config.lockout,
     refreshTokenKey: options.secretKey,

@@ -31,6 +31,7 @@ export const EnvSchema = Type.Object({
   SESSION_IDLE_TIMEOUT_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 72 }),
   SESSION_MAX_LIFETIME_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   REFRESH_REUSE_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   LOCKOUT_BASE_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
@@ -102,6 +103,8 @@ export interface Config {
   readonly sessionIdleTimeoutSeconds: number;
   readonly sessionMaxLifetimeSeconds: number;
   readonly refreshReuseIntervalSeconds: number;
+  /** Open sessions per user; a login past it ends the least recently used one. */
+  readonly maxSessionsPerUser: number;
   /** Shared with resource servers for /oauth/introspect; unset disables introspection. */
   readonly introspectionSecret: string | undefined;
   readonly lockout: {
@@ -221,6 +224,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionIdleTimeoutSeconds: value.SESSION_IDLE_TIMEOUT_HOURS * 3600,
     sessionMaxLifetimeSeconds: value.SESSION_MAX_LIFETIME_DAYS * 86400,
     refreshReuseIntervalSeconds: value.REFRESH_REUSE_INTERVAL_SECONDS,
+    maxSessionsPerUser: value.MAX_SESSIONS_PER_USER,
     introspectionSecret: value.INTROSPECTION_SECRET,
     lockout: {
       threshold: value.LOCKOUT_THRESHOLD,

@@ -60,7 +60,12 @@ export const sessions = pgTable(
     revokedAt: timestamptz('revoked_at'),
     revokedReason: text('revoked_reason'),
   },
-  (t) => [index('sessions_user_id_idx').on(t.userId)],
+  (t) => [
+    index('sessions_user_id_idx').on(t.userId),
+    // The open sessions of a user, least recently used first: a login past MAX_SESSIONS_PER_USER ends
+    // the oldest without reading the user's revoked sessions, which are never deleted.
+    index('sessions_open_by_user_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`),
+  ],
 );
 
 /**

@@ -1,5 +1,6 @@
 import { insertAuditEvent, listAuditEvents, type AuditEventRow } from '../repositories/audit-events.js';
 import { findUserByLogin } from '../repositories/users.js';
+import { storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
 export type SecurityEventType =
@@ -28,7 +29,7 @@ export async function recordSecurityEvent(
     type: event.type,
     userId: event.userId ?? null,
     ip: event.client?.ip ?? null,
-    userAgent: event.client?.userAgent ?? null,
+    userAgent: storedUserAgent(event.client),
     details: event.details ?? null,
   });
   const entry = { reqId: event.client?.requestId, securityEvent: event.type, userId: event.userId, ip: event.client?.ip, ...event.details };

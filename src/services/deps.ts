@@ -19,6 +19,8 @@ export interface SessionPolicy {
   maxLifetimeSeconds: number;
   /** A retired refresh token presented again within this window gets its successor back (not theft). */
   reuseIntervalSeconds: number;
+  /** Open sessions per user; a login past it ends the least recently used one. */
+  maxSessionsPerUser: number;
 }
 
 /** What the domain services need, passed in so tests can swap the clock or the hasher. */

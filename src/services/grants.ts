@@ -27,7 +27,12 @@ export type LoginTokens = TokenPair & { weak_password?: PasswordWeakness };
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<LoginTokens> {
   const user = await authenticate(deps, login, password, client);
   const weakness = passwordWeakness(deps, password, user);
-  const session = await startSession(deps, user.id, client);
+  const session = await startSession(deps, user, client);
+  if (session === undefined) {
+    // The password was changed, or every session ended, while this login checked the old credentials.
+    await recordSecurityEvent(deps, { type: 'login_failed', userId: user.id, client, details: { login: login.slice(0, 254), reason: 'credentials_changed' } });
+    throw new DomainError('INVALID_CREDENTIALS');
+  }
   await recordSecurityEvent(deps, {
     type: 'login_succeeded',
     userId: user.id,

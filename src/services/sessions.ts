@@ -1,8 +1,9 @@
-import type { SessionRow } from '../db/schema.js';
+import type { SessionRow, UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { findOpenSessions, insertSession, revokeSession, revokeUserSessions } from '../repositories/sessions.js';
 import { revokeAccessTokensIssuedBefore } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
+import { storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps, SessionPolicy } from './deps.js';
 
 /** Open and not idle for longer than the policy allows. */
@@ -14,16 +15,25 @@ export function isSessionActive(session: SessionRow, now: Date, policy: SessionP
   );
 }
 
-const MAX_USER_AGENT = 512;
-
-export async function startSession(deps: ServiceDeps, userId: number, client: ClientInfo): Promise<SessionRow> {
+/**
+ * Opens the session of a login, only while the account still holds the credentials the login verified
+ * (`user` as read then): undefined when a password change or logout-all committed meanwhile. Past
+ * MAX_SESSIONS_PER_USER, the user's least recently used session ends.
+ */
+export async function startSession(
+  deps: ServiceDeps,
+  user: Pick<UserRow, 'id' | 'hashPassword' | 'tokensValidAfter'>,
+  client: ClientInfo,
+): Promise<SessionRow | undefined> {
   const now = deps.clock.now();
   return insertSession(deps.db, {
-    userId,
+    userId: user.id,
     now,
     expiresAt: new Date(now.getTime() + deps.sessionPolicy.maxLifetimeSeconds * 1000),
-    userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+    userAgent: storedUserAgent(client),
     ip: client.ip,
+    verified: { hashPassword: user.hashPassword, tokensValidAfter: user.tokensValidAfter },
+    maxOpen: deps.sessionPolicy.maxSessionsPerUser,
   });
 }
 

@@ -42,7 +42,9 @@ export async function registerUser(
 
 /**
  * Checks a username-or-email and password, behind the lockout of that login name. Unknown users and wrong
- * passwords are indistinguishable, in body and in time.
+ * passwords are indistinguishable, in body and in time. Returns the user row as read before the check (with
+ * the hash now stored, if it was upgraded): a session is opened only while the row still holds these
+ * credentials (see `startSession`).
  */
 export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
   const attempt = await beginAttempt(deps, loginLockoutKey(login));
@@ -58,7 +60,7 @@ export async function authenticate(deps: ServiceDeps, login: string, password: s
     throw new DomainError('INVALID_CREDENTIALS');
   }
   await attemptSucceeded(deps, attempt);
-  if (rehash) await upgradePasswordHash(deps, user, password);
+  if (rehash) return { ...user, hashPassword: await upgradePasswordHash(deps, user, password) };
   return user;
 }
 

@@ -1,0 +1,1 @@
+CREATE INDEX "sessions_open_by_user_idx" ON "sessions" USING btree ("user_id","last_used_at") WHERE "sessions"."revoked_at" is null;
