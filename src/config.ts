@@ -45,6 +45,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_REFRESH_PER_IP: Type.Integer({ minimum: 1, default: 60 }),
   RATE_LIMIT_PASSWORD_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
   RATE_LIMIT_PASSWORD_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 5 }),
+  RATE_LIMIT_IPV6_PREFIX: Type.Integer({ minimum: 16, maximum: 128, default: 64 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
   RATE_LIMIT_REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 100, default: 'user-services:rate-limit:' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or a comma-separated list of proxy addresses/CIDRs' }),
@@ -123,6 +124,8 @@ export interface Config {
     refreshPerIp: number;
     passwordPerIp: number;
     passwordPerAccount: number;
+    /** Per-IP budgets key an IPv6 client by its network of this many bits (one customer's /64 by default). */
+    ipv6Prefix: number;
   };
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
@@ -241,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshPerIp: value.RATE_LIMIT_REFRESH_PER_IP,
       passwordPerIp: value.RATE_LIMIT_PASSWORD_PER_IP,
       passwordPerAccount: value.RATE_LIMIT_PASSWORD_PER_ACCOUNT,
+      ipv6Prefix: value.RATE_LIMIT_IPV6_PREFIX,
     },
     redisUrl: value.REDIS_URL,
     redisPrefix: value.RATE_LIMIT_REDIS_PREFIX,
