@@ -6,7 +6,7 @@ import { isUniqueViolation } from './pg-errors.js';
 
 export async function insertUser(
   db: Database,
-  user: { username: string; email: string; hashPassword: string },
+  user: { username: string; email: string; hashPassword: string; tokensValidAfter: Date },
 ): Promise<UserRow> {
   try {
     const [row] = await db.insert(users).values(user).returning();
@@ -37,11 +37,12 @@ export async function updatePasswordHash(db: Database, id: number, hashPassword:
   await db.update(users).set({ hashPassword, updatedAt: now }).where(eq(users.id, id));
 }
 
-/**
- * Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying. Whole
- * seconds, because `iat` is in seconds: a token issued later in the same second must stay valid.
- */
+/** Whole seconds, because `iat` is in seconds: a token issued later in the same second must stay valid. */
+export function tokensValidFrom(now: Date): Date {
+  return new Date(Math.floor(now.getTime() / 1000) * 1000);
+}
+
+/** Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying. */
 export async function revokeAccessTokensIssuedBefore(db: Database, id: number, now: Date): Promise<void> {
-  const second = new Date(Math.floor(now.getTime() / 1000) * 1000);
-  await db.update(users).set({ tokensValidAfter: second }).where(eq(users.id, id));
+  await db.update(users).set({ tokensValidAfter: tokensValidFrom(now) }).where(eq(users.id, id));
 }

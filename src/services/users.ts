@@ -1,6 +1,6 @@
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
-import { findUserByLogin, insertUser, updatePasswordHash } from '../repositories/users.js';
+import { findUserByLogin, insertUser, tokensValidFrom, updatePasswordHash } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import {
@@ -28,15 +28,18 @@ export function toPublicUser(user: UserRow): PublicUser {
 
 /**
  * Hashes before inserting, so a duplicate sign-up costs the same time as a successful one; the database's
- * unique indexes decide concurrent sign-ups.
+ * unique indexes decide concurrent sign-ups. A new account accepts no access token issued before it
+ * existed: the Python service's tokens name only a username, and one issued to a deleted account of the
+ * same name must not speak for this one (issue 12, point 3).
  */
 export async function registerUser(
-  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'>,
+  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy' | 'clock'>,
   input: { username: string; email: string; password: string },
 ): Promise<PublicUser> {
   assertAcceptablePassword(deps, input.password, 'password', input);
   const hashPassword = await deps.hasher.hash(input.password);
-  const user = await insertUser(deps.db, { username: input.username, email: input.email, hashPassword });
+  const tokensValidAfter = tokensValidFrom(deps.clock.now());
+  const user = await insertUser(deps.db, { username: input.username, email: input.email, hashPassword, tokensValidAfter });
   return toPublicUser(user);
 }
 
