@@ -7,7 +7,7 @@ import { storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps, SessionPolicy } from './deps.js';
 
 /** Open and not idle for longer than the policy allows. */
-export function isSessionActive(session: SessionRow, now: Date, policy: SessionPolicy): boolean {
+export function isSessionActive(session: Pick<SessionRow, 'revokedAt' | 'expiresAt' | 'lastUsedAt'>, now: Date, policy: SessionPolicy): boolean {
   return (
     session.revokedAt === null &&
     session.expiresAt.getTime() > now.getTime() &&
