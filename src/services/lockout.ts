@@ -16,12 +16,26 @@ export interface LockoutPolicy {
 }
 
 /**
- * One counter per login name as typed (case aside), whether or not an account has it. A counter shared by
+ * One counter per login name as typed (case aside, exactly as the account lookup ignores it: the
+ * repository lowers keys with PostgreSQL's lower()), whether or not an account has it. A counter shared by
  * an account's username and e-mail would be an oracle: 3 failures as `carol` and 2 as `carol@example.com`
  * would lock only if both name one account. The price is one budget per name: two per account.
  */
 export function loginLockoutKey(login: string): string {
-  return `login:${login.toLowerCase()}`;
+  return `login:${login}`;
+}
+
+/**
+ * A login name folded in JavaScript as PostgreSQL's lower() folds it, for counters kept outside the
+ * database (the per-account request budget, the wait queue of concurrent logins). Letter by letter, as
+ * lower() does: so a final Σ is σ, not ς, and İ is i, not i + U+0307. Exact for these and the ordinary
+ * pairs (K/k Kelvin sign, ẞ/ß); the lockout itself, in the database, is exact by construction.
+ * @see issue 12, point 1
+ */
+export function foldLoginName(login: string): string {
+  let folded = '';
+  for (const letter of login) folded += letter === '\u0130' ? 'i' : letter.toLowerCase();
+  return folded;
 }
 
 /**

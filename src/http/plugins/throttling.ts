@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
+import { foldLoginName } from '../../services/lockout.js';
 import { addressBudgetKey } from '../client-address.js';
 
 type Hook = (request: FastifyRequest) => Promise<void>;
@@ -109,7 +110,7 @@ export async function registerThrottling(
   const ip = (request: FastifyRequest) => addressBudgetKey(request.ip, limits.ipv6Prefix);
   const submittedLogin = (request: FastifyRequest) => {
     const username = (request.body as { username?: unknown } | undefined)?.username;
-    return typeof username === 'string' ? username.toLowerCase() : undefined;
+    return typeof username === 'string' ? foldLoginName(username) : undefined;
   };
   const userId = (request: FastifyRequest) => (request.user ? String(request.user.id) : undefined);
 
