@@ -24,6 +24,7 @@ import { sessionRoutes } from './http/routes/sessions.js';
 import { userRoutes } from './http/routes/user.js';
 import { Detail } from './http/schemas/common.js';
 import type { ServiceDeps } from './services/deps.js';
+import { loginGate } from './services/lockout.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { openKeyring } from './services/signing-keys.js';
 import { wellKnownRoutes } from './http/routes/well-known.js';
@@ -135,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       maxSessionsPerUser: config.maxSessionsPerUser,
     },
     lockoutPolicy: config.lockout,
+    loginGate: loginGate(config.lockout),
     refreshTokenKey: options.secretKey,
     log: app.log,
   } satisfies ServiceDeps);

@@ -37,6 +37,7 @@ export const EnvSchema = Type.Object({
   LOCKOUT_BASE_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
   LOCKOUT_MAX_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 1200 }),
   LOCKOUT_RESET_HOURS: Type.Integer({ minimum: 1, maximum: 720, default: 12 }),
+  LOGIN_QUEUE_WAIT_SECONDS: Type.Integer({ minimum: 1, maximum: 60, default: 10 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
   RATE_LIMIT_LOGIN_PER_IP: Type.Integer({ minimum: 1, default: 30 }),
@@ -113,6 +114,8 @@ export interface Config {
     baseDelaySeconds: number;
     maxDelaySeconds: number;
     resetAfterSeconds: number;
+    /** How long a login waits for its turn behind concurrent logins under the same name (services/lockout.ts). */
+    queueWaitSeconds: number;
   };
   /** Requests per `windowSeconds`; `enabled: false` turns the limits off (benchmarks, trusted networks). */
   readonly rateLimits: {
@@ -234,6 +237,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       baseDelaySeconds: value.LOCKOUT_BASE_DELAY_SECONDS,
       maxDelaySeconds: value.LOCKOUT_MAX_DELAY_SECONDS,
       resetAfterSeconds: value.LOCKOUT_RESET_HOURS * 3600,
+      queueWaitSeconds: value.LOGIN_QUEUE_WAIT_SECONDS,
     },
     rateLimits: {
       enabled: value.RATE_LIMIT_ENABLED,

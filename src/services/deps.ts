@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { AccessTokens } from '../crypto/jwt.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import type { Database } from '../db/client.js';
+import type { KeyedGate } from './keyed-gate.js';
 import type { LockoutPolicy } from './lockout.js';
 import type { PasswordPolicy } from './passwords-policy.js';
 
@@ -33,6 +34,8 @@ export interface ServiceDeps {
   accessTokenTtlSeconds: number;
   sessionPolicy: SessionPolicy;
   lockoutPolicy: LockoutPolicy;
+  /** Concurrent logins under one name wait their turn here (services/lockout.ts `loginGate`). */
+  loginGate: KeyedGate;
   /** Key for deriving a refresh token's successor (see services/tokens.ts). */
   refreshTokenKey: string;
   log: Log;

@@ -4,6 +4,7 @@ import { clearLoginFailures, deleteLoginFailures, findLoginFailures, releaseLogi
 import { findUserByLogin } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
+import { KeyedGate } from './keyed-gate.js';
 
 export interface LockoutPolicy {
   /** Consecutive failures before the first delay. */
@@ -13,6 +14,28 @@ export interface LockoutPolicy {
   maxDelaySeconds: number;
   /** Failures older than this are forgotten. */
   resetAfterSeconds: number;
+  /** How long a login waits for its turn behind concurrent logins under the same name. */
+  queueWaitSeconds?: number;
+}
+
+/** Logins waiting under one name, beyond those running; one more is told to come back (429). */
+const MAX_WAITING_LOGINS = 32;
+
+/**
+ * Concurrent logins under one name, in this process: fewer than the lockout threshold run at once, so
+ * attempts in flight (each counted as failed when it begins) can never add up to a delay by themselves,
+ * and eight devices logging in at once with the right password all get in. The surplus waits its turn
+ * (bounded, with a deadline) instead of being refused. What the lockout protects is unchanged: each
+ * attempt is still counted in the database when it begins, so a burst of guesses gets no more checks than
+ * the same guesses one at a time, across instances too.
+ * @see issue 12, point 7; Keycloak issue #48272
+ */
+export function loginGate(policy: LockoutPolicy): KeyedGate {
+  return new KeyedGate({
+    concurrency: Math.max(1, policy.threshold - 1),
+    maxWaiting: MAX_WAITING_LOGINS,
+    waitMs: (policy.queueWaitSeconds ?? 10) * 1000,
+  });
 }
 
 /**

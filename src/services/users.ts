@@ -8,6 +8,7 @@ import {
   attemptFailed,
   attemptSucceeded,
   beginAttempt,
+  foldLoginName,
   loginLockoutKey,
   passwordChangeLockoutKey,
   type Attempt,
@@ -50,6 +51,12 @@ export async function registerUser(
  * credentials (see `startSession`).
  */
 export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
+  // Concurrent logins under one name take turns (see `loginGate`); one that waits too long is told to retry.
+  const turnRefused = () => new DomainError('TOO_MANY_LOGIN_ATTEMPTS', { retryAfterSeconds: 1 });
+  return deps.loginGate.run(foldLoginName(login), () => checkCredentials(deps, login, password, client), turnRefused);
+}
+
+async function checkCredentials(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
   const attempt = await beginAttempt(deps, loginLockoutKey(login));
   const { user, match, rehash } = await checkOrAbandon(deps, attempt, async () => {
     const user = await findUserByLogin(deps.db, login);
