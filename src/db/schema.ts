@@ -36,6 +36,12 @@ export const users = pgTable(
      * disabling; it is what revokes tokens without a session (those the Python service issued).
      */
     tokensValidAfter: timestamptz('tokens_valid_after'),
+    /**
+     * Bumped by every change that ends all sessions (password change, logout-all): a login opens its
+     * session only if the stamp it read before checking the password is still the row's (issue 12, point 2).
+     * `tokens_valid_after` cannot tell: it has whole seconds, and two changes in one second look alike.
+     */
+    securityStamp: integer('security_stamp').notNull().default(0),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),

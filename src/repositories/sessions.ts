@@ -18,7 +18,7 @@ interface RawSession {
 /**
  * Opens a session for a login, in one statement (the login's only write besides its audit event):
  * - only while the user row still holds the credentials the login verified (`verified`: the hash it
- *   checked, and `tokens_valid_after` as it read it). The row is locked (FOR SHARE) until the statement
+ *   checked, and the security stamp as it read it, which password change and logout-all bump). The row is locked (FOR SHARE) until the statement
  *   commits, so a password change or logout-all either commits first, and no session is opened, or waits
  *   for this one and then revokes it with the others. Returns undefined when the credentials changed;
  * - ending, past `maxOpen` open sessions, the user's least recently used ones (reason `session_limit`).
@@ -32,7 +32,7 @@ export async function insertSession(
     expiresAt: Date;
     userAgent: string | null;
     ip: string | null;
-    verified: { hashPassword: string; tokensValidAfter: Date | null };
+    verified: { hashPassword: string; securityStamp: number };
     maxOpen: number;
   },
 ): Promise<SessionRow | undefined> {
@@ -41,8 +41,7 @@ export async function insertSession(
     db,
     sql`with owner as (
           select id from users
-          where id = ${userId} and hash_password = ${verified.hashPassword}
-            and tokens_valid_after is not distinct from ${at(verified.tokensValidAfter)}
+          where id = ${userId} and hash_password = ${verified.hashPassword} and security_stamp = ${verified.securityStamp}
           for share
         ), opened as (
           insert into sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip)

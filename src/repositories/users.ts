@@ -42,7 +42,13 @@ export function tokensValidFrom(now: Date): Date {
   return new Date(Math.floor(now.getTime() / 1000) * 1000);
 }
 
-/** Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying. */
+/**
+ * Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying, and the
+ * security stamp moves on, so a login that read the row before cannot open a session after.
+ */
 export async function revokeAccessTokensIssuedBefore(db: Database, id: number, now: Date): Promise<void> {
-  await db.update(users).set({ tokensValidAfter: tokensValidFrom(now) }).where(eq(users.id, id));
+  await db
+    .update(users)
+    .set({ tokensValidAfter: tokensValidFrom(now), securityStamp: sql`${users.securityStamp} + 1` })
+    .where(eq(users.id, id));
 }

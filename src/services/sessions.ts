@@ -22,7 +22,7 @@ export function isSessionActive(session: Pick<SessionRow, 'revokedAt' | 'expires
  */
 export async function startSession(
   deps: ServiceDeps,
-  user: Pick<UserRow, 'id' | 'hashPassword' | 'tokensValidAfter'>,
+  user: Pick<UserRow, 'id' | 'hashPassword' | 'securityStamp'>,
   client: ClientInfo,
 ): Promise<SessionRow | undefined> {
   const now = deps.clock.now();
@@ -32,7 +32,7 @@ export async function startSession(
     expiresAt: new Date(now.getTime() + deps.sessionPolicy.maxLifetimeSeconds * 1000),
     userAgent: storedUserAgent(client),
     ip: client.ip,
-    verified: { hashPassword: user.hashPassword, tokensValidAfter: user.tokensValidAfter },
+    verified: { hashPassword: user.hashPassword, securityStamp: user.securityStamp },
     maxOpen: deps.sessionPolicy.maxSessionsPerUser,
   });
 }
