@@ -14,6 +14,7 @@ import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js
 import type { Database } from './db/client.js';
 import { registerErrorHandling } from './http/errors.js';
 import { AccessLog } from './http/access-log.js';
+import { registerLingeringClose } from './http/plugins/lingering-close.js';
 import { registerLoadShedding } from './http/plugins/load-shedding.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { helmetHeaders, registerSecurityHeaders, setSecurityHeaders } from './http/plugins/security-headers.js';
@@ -164,6 +165,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
   registerSecurityHeaders(app, securityHeaders);
+  registerLingeringClose(app);
   // Only JSON and forms are accepted: Fastify's default text/plain parser would turn a stray text body
   // into a string that then fails validation as 422; 415 says what is actually wrong.
   app.removeContentTypeParser('text/plain');
