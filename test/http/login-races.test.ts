@@ -3,7 +3,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { useTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
-import { bearer, form, login, register } from '../helpers/requests.js';
+import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
 
 /**
  * Starts a login and holds it right after its password check, until `interleave` has run: the login then
@@ -63,6 +63,22 @@ for (const kind of await databaseKinds()) {
       assert.equal(res.statusCode, 401, res.body);
       assert.deepEqual(await openSessions(ctx, user.id), []);
       await login(ctx.app, user.username, user.password);
+    });
+
+    test('simultaneous logins of an account whose hash is being upgraded all succeed (an upgrade is not a change)', async (t) => {
+      const ctx = await useTestApp(t, kind, { PASSWORD_HASH: 'argon2id', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' });
+      const username = uniqueName('legacy');
+      // passlib's bcrypt hash of "secret123": every login wants to re-make it as argon2id, and one wins.
+      await ctx.database.handle.db.execute(
+        sql`insert into users (username, email, hash_password) values (${username}, ${`${username}@example.com`}, '$2b$12$BilYj29VSKT3TnuOe.D0RuRg39HVTn1SkBTjrZfP4T58BTl9SpOgq')`,
+      );
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, () => ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username, password: 'secret123' }) })),
+      );
+      assert.deepEqual(
+        burst.map((res) => res.statusCode),
+        [200, 200, 200, 200],
+      );
     });
   });
 }
