@@ -32,16 +32,16 @@ export const users = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
     /**
-     * Access tokens issued before this instant are refused. Set by password change, logout-all and
-     * disabling; it is what revokes tokens without a session (those the Python service issued).
-     */
-    tokensValidAfter: timestamptz('tokens_valid_after'),
-    /**
      * Bumped by every change that ends all sessions (password change, logout-all): a login opens its
      * session only if the stamp it read before checking the password is still the row's (issue 12, point 2).
      * `tokens_valid_after` cannot tell: it has whole seconds, and two changes in one second look alike.
      */
     securityStamp: integer('security_stamp').notNull().default(0),
+    /**
+     * Access tokens issued before this instant are refused. Set by password change, logout-all and
+     * disabling; it is what revokes tokens without a session (those the Python service issued).
+     */
+    tokensValidAfter: timestamptz('tokens_valid_after'),
   },
   (t) => [
     uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`),

@@ -3,7 +3,7 @@ import type { Database } from '../db/client.js';
 import { sessions, type SessionRow } from '../db/schema.js';
 import { selectRows } from './rows.js';
 
-const at = (date: Date | null) => sql`${date === null ? null : date.toISOString()}::timestamptz`;
+const at = (date: Date) => sql`${date.toISOString()}::timestamptz`;
 
 interface RawSession {
   id: string;
