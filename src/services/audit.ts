@@ -1,6 +1,6 @@
 import { insertAuditEvent, listAuditEvents, type AuditEventRow } from '../repositories/audit-events.js';
 import { findUserByLogin } from '../repositories/users.js';
-import { storedUserAgent } from './client-info.js';
+import { storedIp, storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
 export type SecurityEventType =
@@ -28,7 +28,7 @@ export async function recordSecurityEvent(
     occurredAt: deps.clock.now(),
     type: event.type,
     userId: event.userId ?? null,
-    ip: event.client?.ip ?? null,
+    ip: storedIp(event.client),
     userAgent: storedUserAgent(event.client),
     details: event.details ?? null,
   });

@@ -3,7 +3,7 @@ import { DomainError } from '../errors.js';
 import { findOpenSessions, insertSession, revokeSession, revokeUserSessions } from '../repositories/sessions.js';
 import { revokeAccessTokensIssuedBefore } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
-import { storedUserAgent } from './client-info.js';
+import { storedIp, storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps, SessionPolicy } from './deps.js';
 
 /** Open and not idle for longer than the policy allows. */
@@ -31,7 +31,7 @@ export async function startSession(
     now,
     expiresAt: new Date(now.getTime() + deps.sessionPolicy.maxLifetimeSeconds * 1000),
     userAgent: storedUserAgent(client),
-    ip: client.ip,
+    ip: storedIp(client),
     verified: { hashPassword: user.hashPassword, securityStamp: user.securityStamp },
     maxOpen: deps.sessionPolicy.maxSessionsPerUser,
   });

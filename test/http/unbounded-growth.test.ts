@@ -7,22 +7,23 @@ import { bearer, form, register } from '../helpers/requests.js';
 
 for (const kind of await databaseKinds()) {
   describe(`bounded growth on ${kind} (issue 12, point 10)`, () => {
-    test('a huge user agent is stored truncated in security events, as in sessions', async (t) => {
-      const ctx = await useTestApp(t, kind);
+    test('a huge user agent (or forwarded address) is stored truncated in security events, as in sessions', async (t) => {
+      const ctx = await useTestApp(t, kind, { TRUST_PROXY: 'true' });
       const user = await register(ctx.app);
-      const headers = { ...form({}).headers, 'user-agent': 'x'.repeat(15_000) };
+      const headers = { ...form({}).headers, 'user-agent': 'x'.repeat(15_000), 'x-forwarded-for': 'y'.repeat(5000) };
       const attempt = (password: string) =>
         ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password }), headers });
       assert.equal((await attempt('wrong-password')).statusCode, 401);
       assert.equal((await attempt(user.password)).statusCode, 200);
       const rows = await selectRows<{ type: string; n: number }>(
         ctx.database.handle.db,
-        sql`select type, length(user_agent)::int as n from audit_events union all select 'session', length(user_agent)::int from sessions order by 1`,
+        sql`select type, length(user_agent)::int as n, length(ip)::int as ip from audit_events
+            union all select 'session', length(user_agent)::int, length(ip)::int from sessions order by 1`,
       );
       assert.deepEqual(rows, [
-        { type: 'login_failed', n: 512 },
-        { type: 'login_succeeded', n: 512 },
-        { type: 'session', n: 512 },
+        { type: 'login_failed', n: 512, ip: 45 },
+        { type: 'login_succeeded', n: 512, ip: 45 },
+        { type: 'session', n: 512, ip: 45 },
       ]);
     });
 
