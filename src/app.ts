@@ -15,6 +15,7 @@ import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js
 import type { Database } from './db/client.js';
 import { registerErrorHandling } from './http/errors.js';
 import { AccessLog } from './http/access-log.js';
+import { registerLingeringClose } from './http/plugins/lingering-close.js';
 import { registerLoadShedding } from './http/plugins/load-shedding.js';
 import { registerMetrics } from './http/plugins/metrics.js';
 import { helmetHeaders, registerSecurityHeaders, setSecurityHeaders } from './http/plugins/security-headers.js';
@@ -28,6 +29,7 @@ import { userRoutes } from './http/routes/user.js';
 import { Detail } from './http/schemas/common.js';
 import type { ServiceDeps } from './services/deps.js';
 import { createMfaSettings } from './services/mfa.js';
+import { loginGate } from './services/lockout.js';
 import { loadPasswordBlocklist } from './services/password-blocklist.js';
 import { openKeyring } from './services/signing-keys.js';
 import { wellKnownRoutes } from './http/routes/well-known.js';
@@ -146,8 +148,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       idleTimeoutSeconds: config.sessionIdleTimeoutSeconds,
       maxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
       reuseIntervalSeconds: config.refreshReuseIntervalSeconds,
+      maxSessionsPerUser: config.maxSessionsPerUser,
     },
     lockoutPolicy: config.lockout,
+    loginGate: loginGate(config.lockout),
     refreshTokenKey: options.secretKey,
     mfa: createMfaSettings(options.secretKey, config.publicUrl),
     log: app.log,
@@ -193,6 +197,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
   registerSecurityHeaders(app, securityHeaders);
+  registerLingeringClose(app);
   // Only JSON and forms are accepted: Fastify's default text/plain parser would turn a stray text body
   // into a string that then fails validation as 422; 415 says what is actually wrong.
   app.removeContentTypeParser('text/plain');
@@ -240,7 +245,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(accountRoutes, { prefix: '/user' });
   await app.register(accountPages, { prefix: '/user', appName: config.mail.appName });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
-  await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer });
+  await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer, publicUrl: config.publicUrl });
   await app.register(adminRoutes, { prefix: '/admin' });
   return app;
 }

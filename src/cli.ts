@@ -101,7 +101,7 @@ async function createUser(args: string[]): Promise<number> {
       return 1;
     }
     const passwordPolicy = { minLength: config.passwordMinLength, blocklist: await loadPasswordBlocklist() };
-    const user = await registerUser({ db: handle.db, hasher: createPasswordHasher(config.passwordHashing), passwordPolicy }, input);
+    const user = await registerUser({ db: handle.db, clock: systemClock, hasher: createPasswordHasher(config.passwordHashing), passwordPolicy }, input);
     if (!values.admin) {
       process.stdout.write(`${JSON.stringify(user)}\n`);
       return 0;

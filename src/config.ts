@@ -31,11 +31,13 @@ export const EnvSchema = Type.Object({
   SESSION_IDLE_TIMEOUT_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 72 }),
   SESSION_MAX_LIFETIME_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   REFRESH_REUSE_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
   INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   LOCKOUT_THRESHOLD: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   LOCKOUT_BASE_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
   LOCKOUT_MAX_DELAY_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 1200 }),
   LOCKOUT_RESET_HOURS: Type.Integer({ minimum: 1, maximum: 720, default: 12 }),
+  LOGIN_QUEUE_WAIT_SECONDS: Type.Integer({ minimum: 1, maximum: 60, default: 10 }),
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
   RATE_LIMIT_LOGIN_PER_IP: Type.Integer({ minimum: 1, default: 30 }),
@@ -44,6 +46,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_REFRESH_PER_IP: Type.Integer({ minimum: 1, default: 60 }),
   RATE_LIMIT_PASSWORD_PER_IP: Type.Integer({ minimum: 1, default: 10 }),
   RATE_LIMIT_PASSWORD_PER_ACCOUNT: Type.Integer({ minimum: 1, default: 5 }),
+  RATE_LIMIT_IPV6_PREFIX: Type.Integer({ minimum: 16, maximum: 128, default: 64 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
   RATE_LIMIT_REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 100, default: 'user-services:rate-limit:' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, or a comma-separated list of proxy addresses/CIDRs' }),
@@ -113,6 +116,8 @@ export interface Config {
   readonly sessionIdleTimeoutSeconds: number;
   readonly sessionMaxLifetimeSeconds: number;
   readonly refreshReuseIntervalSeconds: number;
+  /** Open sessions per user; a login past it ends the least recently used one. */
+  readonly maxSessionsPerUser: number;
   /** Shared with resource servers for /oauth/introspect; unset disables introspection. */
   readonly introspectionSecret: string | undefined;
   readonly lockout: {
@@ -120,6 +125,8 @@ export interface Config {
     baseDelaySeconds: number;
     maxDelaySeconds: number;
     resetAfterSeconds: number;
+    /** How long a login waits for its turn behind concurrent logins under the same name (services/lockout.ts). */
+    queueWaitSeconds: number;
   };
   /** Requests per `windowSeconds`; `enabled: false` turns the limits off (benchmarks, trusted networks). */
   readonly rateLimits: {
@@ -131,6 +138,8 @@ export interface Config {
     refreshPerIp: number;
     passwordPerIp: number;
     passwordPerAccount: number;
+    /** Per-IP budgets key an IPv6 client by its network of this many bits (one customer's /64 by default). */
+    ipv6Prefix: number;
   };
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
@@ -254,12 +263,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionIdleTimeoutSeconds: value.SESSION_IDLE_TIMEOUT_HOURS * 3600,
     sessionMaxLifetimeSeconds: value.SESSION_MAX_LIFETIME_DAYS * 86400,
     refreshReuseIntervalSeconds: value.REFRESH_REUSE_INTERVAL_SECONDS,
+    maxSessionsPerUser: value.MAX_SESSIONS_PER_USER,
     introspectionSecret: value.INTROSPECTION_SECRET,
     lockout: {
       threshold: value.LOCKOUT_THRESHOLD,
       baseDelaySeconds: value.LOCKOUT_BASE_DELAY_SECONDS,
       maxDelaySeconds: value.LOCKOUT_MAX_DELAY_SECONDS,
       resetAfterSeconds: value.LOCKOUT_RESET_HOURS * 3600,
+      queueWaitSeconds: value.LOGIN_QUEUE_WAIT_SECONDS,
     },
     rateLimits: {
       enabled: value.RATE_LIMIT_ENABLED,
@@ -270,6 +281,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshPerIp: value.RATE_LIMIT_REFRESH_PER_IP,
       passwordPerIp: value.RATE_LIMIT_PASSWORD_PER_IP,
       passwordPerAccount: value.RATE_LIMIT_PASSWORD_PER_ACCOUNT,
+      ipv6Prefix: value.RATE_LIMIT_IPV6_PREFIX,
     },
     redisUrl: value.REDIS_URL,
     redisPrefix: value.RATE_LIMIT_REDIS_PREFIX,

@@ -85,6 +85,20 @@ export interface AccessTokens {
 const MAX_USER_ID = 2 ** 31 - 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Clock skew tolerated between the signer and us, for `exp` too far ahead and `iat` in the future. */
+export const CLOCK_SKEW_SECONDS = 60;
+
+/**
+ * No access token we (or the Python service, with the same ACCESS_TOKEN_EXPIRE_MINUTES) would sign lives
+ * longer than `ttlSeconds` or was issued in the future: one that claims so was made with the key but not by
+ * us, and a thousand-year `exp` would make a leaked token permanent.
+ * @see RFC 8725 §3.10 (validate all claims); issue 12, point 9
+ */
+function lifetimeIsPlausible(payload: { exp?: number; iat?: number }, now: number, ttlSeconds: number): boolean {
+  if (payload.exp! > now + ttlSeconds + CLOCK_SKEW_SECONDS) return false;
+  return payload.iat === undefined || payload.iat <= now + CLOCK_SKEW_SECONDS;
+}
+
 /**
  * Signs and verifies access tokens.
  * @see RFC 8725 §3.1 — algorithms are pinned: `none`, and every `alg` but the configured key's, are refused,
@@ -123,6 +137,7 @@ export function createAccessTokens(keys: JwtKeys, options: AccessTokenOptions, c
         if (protectedHeader.typ !== undefined && !/^(JWT|at\+jwt)$/i.test(protectedHeader.typ)) {
           throw new DomainError('INVALID_TOKEN');
         }
+        if (!lifetimeIsPlausible(payload, Math.floor(clock.now().getTime() / 1000), ttlSeconds)) throw new DomainError('INVALID_TOKEN');
         const { uid, sid } = payload;
         // Claims no row could match are refused here: PostgreSQL would answer a NUL in text, or an integer
         // past its `integer`, with an error. (The key may be shared with the Python service: well-signed is

@@ -33,6 +33,12 @@ export const users = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
     /**
+     * Bumped by every change that ends all sessions (password change, logout-all): a login opens its
+     * session only if the stamp it read before checking the password is still the row's (issue 12, point 2).
+     * `tokens_valid_after` cannot tell: it has whole seconds, and two changes in one second look alike.
+     */
+    securityStamp: integer('security_stamp').notNull().default(0),
+    /**
      * Access tokens issued before this instant are refused. Set by password change, logout-all and
      * disabling; it is what revokes tokens without a session (those the Python service issued).
      */
@@ -83,7 +89,12 @@ export const sessions = pgTable(
     /** How the login proved who it was (RFC 8176 values): `{pwd}`, or `{pwd,otp}` with the second factor. */
     amr: text('amr').array().notNull().default(sql`'{pwd}'::text[]`),
   },
-  (t) => [index('sessions_user_id_idx').on(t.userId)],
+  (t) => [
+    index('sessions_user_id_idx').on(t.userId),
+    // The open sessions of a user, least recently used first: a login past MAX_SESSIONS_PER_USER ends
+    // the oldest without reading the user's revoked sessions, which are never deleted.
+    index('sessions_open_by_user_idx').on(t.userId, t.lastUsedAt).where(sql`${t.revokedAt} is null`),
+  ],
 );
 
 /**
@@ -198,6 +209,11 @@ export const mfaChallenges = pgTable(
     createdAt: timestamptz('created_at').notNull(),
     expiresAt: timestamptz('expires_at').notNull(),
     usedAt: timestamptz('used_at'),
+    /**
+     * The account's security stamp when the password was checked: a password change or logout-all since
+     * (which bump it) voids the challenge, whatever the clock says (issue 12, point 2).
+     */
+    securityStamp: integer('security_stamp').notNull().default(0),
     /** The password check's `weak_password` finding, handed on to the reply that finally issues tokens. */
     weakPassword: jsonb('weak_password'),
   },

@@ -4,6 +4,7 @@ import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { authenticateAccessToken } from '../services/access.js';
 import type { ClientInfo } from '../services/deps.js';
+import { canonicalAddress } from './client-address.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,7 +26,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 }
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
-  return { ip: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
+  return { ip: request.ip === undefined ? null : canonicalAddress(request.ip), userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
 }
 
 /**

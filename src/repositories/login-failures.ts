@@ -1,12 +1,21 @@
-import { eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { loginFailures } from '../db/schema.js';
 import type { LockoutPolicy } from '../services/lockout.js';
 
 export type LoginFailureRow = typeof loginFailures.$inferSelect;
 
+/**
+ * Keys are stored and compared as PostgreSQL's lower() makes them: the normalisation of the account lookup
+ * (repositories/users.ts), so every spelling that reaches one account counts against one key. JavaScript's
+ * toLowerCase() differs (İ becomes i + U+0307, a final Σ becomes ς): keyed by it, `alİce` had a budget of
+ * its own beside `alice`'s.
+ * @see issue 12, point 1
+ */
+const normalised = (key: string) => sql`lower(${key})`;
+
 export async function findLoginFailures(db: Database, key: string): Promise<LoginFailureRow | undefined> {
-  const [row] = await db.select().from(loginFailures).where(eq(loginFailures.key, key)).limit(1);
+  const [row] = await db.select().from(loginFailures).where(eq(loginFailures.key, normalised(key))).limit(1);
   return row;
 }
 
@@ -29,7 +38,7 @@ export async function reserveLoginAttempt(
   const next = sql`case when ${loginFailures.lastFailureAt} < ${resetBefore.toISOString()}::timestamptz then 1 else ${loginFailures.failures} + 1 end`;
   const [row] = await db
     .insert(loginFailures)
-    .values({ key, failures: 1, lastFailureAt: now, lockedUntil: delayFor(sql`1`) })
+    .values({ key: normalised(key), failures: 1, lastFailureAt: now, lockedUntil: delayFor(sql`1`) })
     .onConflictDoUpdate({
       target: loginFailures.key,
       set: { failures: next, lastFailureAt: now, lockedUntil: delayFor(next) },
@@ -47,16 +56,17 @@ export async function releaseLoginAttempt(db: Database, key: string, setTheDelay
   await db
     .update(loginFailures)
     .set({ failures: sql`greatest(${loginFailures.failures} - 1, 0)`, ...(setTheDelay ? { lockedUntil: null } : {}) })
-    .where(eq(loginFailures.key, key));
+    .where(eq(loginFailures.key, normalised(key)));
 }
 
 export async function deleteLoginFailures(db: Database, keys: string[]): Promise<number> {
-  const rows = await db.delete(loginFailures).where(inArray(loginFailures.key, keys)).returning({ key: loginFailures.key });
+  const lowered = sql.join(keys.map(normalised), sql`, `);
+  const rows = await db.delete(loginFailures).where(sql`${loginFailures.key} in (${lowered})`).returning({ key: loginFailures.key });
   return rows.length;
 }
 
 export async function clearLoginFailures(db: Database, key: string): Promise<void> {
-  await db.delete(loginFailures).where(eq(loginFailures.key, key));
+  await db.delete(loginFailures).where(eq(loginFailures.key, normalised(key)));
 }
 
 export async function deleteLoginFailuresBefore(db: Database, cutoff: Date): Promise<number> {

@@ -1,11 +1,11 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
-import { sessions, users, type UserRow } from '../db/schema.js';
+import { sessions, users, type SessionRow, type UserRow } from '../db/schema.js';
 
 export interface Principal {
   user: UserRow;
   /** Null when the token named no session, or the session does not exist (any more). */
-  session: { revokedAt: Date | null } | null;
+  session: Pick<SessionRow, 'revokedAt' | 'expiresAt' | 'lastUsedAt'> | null;
 }
 
 const userId = sql.placeholder('userId');
@@ -22,7 +22,13 @@ function prepareLookups(db: Database) {
   const byName = eq(sql`lower(${users.username})`, sql`lower(${username})`);
   const withSession = (match: typeof byId, name: string) =>
     db
-      .select({ user: users, revokedAt: sessions.revokedAt, sessionId: sessions.id })
+      .select({
+        user: users,
+        sessionId: sessions.id,
+        revokedAt: sessions.revokedAt,
+        expiresAt: sessions.expiresAt,
+        lastUsedAt: sessions.lastUsedAt,
+      })
       .from(users)
       .leftJoin(sessions, and(eq(sessions.id, sessionId), eq(sessions.userId, users.id)))
       .where(match)
@@ -48,8 +54,8 @@ function lookupsFor(db: Database) {
 }
 
 /**
- * The user behind an access token and, in the same round trip, the state of its session: checking
- * revocation costs no extra query on the hot path. Nothing is cached between requests: a deleted user or a
+ * The user behind an access token and, in the same round trip, the state of its session (revoked, past its
+ * end, idle): checking them costs no extra query on the hot path. Nothing is cached between requests: a deleted user or a
  * revoked session is seen by the very next request.
  */
 export async function findPrincipal(
@@ -64,5 +70,7 @@ export async function findPrincipal(
     return user && { user, session: null };
   }
   const [row] = await ('userId' in by ? lookups.byIdWithSession : lookups.byNameWithSession).execute({ ...params, sessionId });
-  return row && { user: row.user, session: row.sessionId === null ? null : { revokedAt: row.revokedAt } };
+  if (row === undefined) return undefined;
+  const { user, sessionId: id, revokedAt, expiresAt, lastUsedAt } = row;
+  return { user, session: id === null ? null : { revokedAt, expiresAt: expiresAt!, lastUsedAt: lastUsedAt! } };
 }

@@ -6,7 +6,7 @@ import { isUniqueViolation } from './pg-errors.js';
 
 export async function insertUser(
   db: Database,
-  user: { username: string; email: string; hashPassword: string },
+  user: { username: string; email: string; hashPassword: string; tokensValidAfter: Date },
 ): Promise<UserRow> {
   try {
     const [row] = await db.insert(users).values(user).returning();
@@ -37,13 +37,20 @@ export async function updatePasswordHash(db: Database, id: number, hashPassword:
   await db.update(users).set({ hashPassword, updatedAt: now }).where(eq(users.id, id));
 }
 
+/** Whole seconds, because `iat` is in seconds: a token issued later in the same second must stay valid. */
+export function tokensValidFrom(now: Date): Date {
+  return new Date(Math.floor(now.getTime() / 1000) * 1000);
+}
+
 /**
- * Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying. Whole
- * seconds, because `iat` is in seconds: a token issued later in the same second must stay valid.
+ * Access tokens with an `iat` before `now` (or none, like the Python service's) stop verifying, and the
+ * security stamp moves on, so a login that read the row before cannot open a session after.
  */
 export async function revokeAccessTokensIssuedBefore(db: Database, id: number, now: Date): Promise<void> {
-  const second = new Date(Math.floor(now.getTime() / 1000) * 1000);
-  await db.update(users).set({ tokensValidAfter: second }).where(eq(users.id, id));
+  await db
+    .update(users)
+    .set({ tokensValidAfter: tokensValidFrom(now), securityStamp: sql`${users.securityStamp} + 1` })
+    .where(eq(users.id, id));
 }
 
 /** Kept in the transaction that confirms, disables or resets the user's second factor. */

@@ -4,6 +4,7 @@ import { DomainError } from '../errors.js';
 import { findPrincipal } from '../repositories/principals.js';
 import type { ServiceDeps } from './deps.js';
 import { accountStatus } from './account-status.js';
+import { isSessionActive } from './sessions.js';
 
 export interface Authenticated {
   user: UserRow;
@@ -12,7 +13,9 @@ export interface Authenticated {
 
 /**
  * Verifies an access token and checks it has not been revoked since it was signed: its session must still
- * be open, and it must be newer than the user's `tokens_valid_after` (password change, logout-all).
+ * be active (not revoked, not past its absolute end, not idle: a session that can no longer be refreshed
+ * or listed speaks for nobody), and it must be newer than the user's `tokens_valid_after` (password
+ * change, logout-all).
  * Tokens of the Python service (only `sub`, `exp`) are looked up by username and have no session.
  */
 export async function authenticateAccessToken(deps: ServiceDeps, token: string): Promise<Authenticated> {
@@ -23,7 +26,9 @@ export async function authenticateAccessToken(deps: ServiceDeps, token: string):
   const { user, session } = principal;
   // Disabling or banning also revokes every token; this catches anything issued in between.
   if (accountStatus(user, deps.clock.now()) !== 'active') throw new DomainError('INVALID_TOKEN');
-  if (claims.sid !== undefined && (session === null || session.revokedAt !== null)) throw new DomainError('INVALID_TOKEN');
+  if (claims.sid !== undefined && (session === null || !isSessionActive(session, deps.clock.now(), deps.sessionPolicy))) {
+    throw new DomainError('INVALID_TOKEN');
+  }
   if (user.tokensValidAfter !== null) {
     const issuedAtMs = claims.iat === undefined ? -Infinity : claims.iat * 1000;
     if (issuedAtMs < user.tokensValidAfter.getTime()) throw new DomainError('INVALID_TOKEN');

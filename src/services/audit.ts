@@ -1,5 +1,6 @@
 import { insertAuditEvent, listAuditEvents, type AuditEventRow } from '../repositories/audit-events.js';
 import { findUserByLogin } from '../repositories/users.js';
+import { storedIp, storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 
 export type SecurityEventType =
@@ -67,8 +68,8 @@ export async function recordSecurityEvent(
     occurredAt: deps.clock.now(),
     type: event.type,
     userId: event.userId ?? null,
-    ip: event.client?.ip ?? null,
-    userAgent: event.client?.userAgent ?? null,
+    ip: storedIp(event.client),
+    userAgent: storedUserAgent(event.client),
     details: event.details ?? null,
   });
   const entry = { reqId: event.client?.requestId, securityEvent: event.type, userId: event.userId, ip: event.client?.ip, ...event.details };

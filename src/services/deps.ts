@@ -3,6 +3,7 @@ import type { AccessTokens } from '../crypto/jwt.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import type { Database } from '../db/client.js';
 import type { DeferredWork } from './deferred.js';
+import type { KeyedGate } from './keyed-gate.js';
 import type { LockoutPolicy } from './lockout.js';
 import type { PasswordPolicy } from './passwords-policy.js';
 
@@ -20,6 +21,8 @@ export interface SessionPolicy {
   maxLifetimeSeconds: number;
   /** A retired refresh token presented again within this window gets its successor back (not theft). */
   reuseIntervalSeconds: number;
+  /** Open sessions per user; a login past it ends the least recently used one. */
+  maxSessionsPerUser: number;
 }
 
 /** Keys and names of the second factor (issue 14), derived once from SECRET_KEY and PUBLIC_URL. */
@@ -55,6 +58,8 @@ export interface ServiceDeps {
   accessTokenTtlSeconds: number;
   sessionPolicy: SessionPolicy;
   lockoutPolicy: LockoutPolicy;
+  /** Concurrent logins under one name wait their turn here (services/lockout.ts `loginGate`). */
+  loginGate: KeyedGate;
   /** Key for deriving a refresh token's successor (see services/tokens.ts). */
   refreshTokenKey: string;
   mfa: MfaSettings;

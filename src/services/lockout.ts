@@ -4,6 +4,7 @@ import { clearLoginFailures, deleteLoginFailures, findLoginFailures, releaseLogi
 import { findUserByLogin } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
+import { KeyedGate } from './keyed-gate.js';
 
 export interface LockoutPolicy {
   /** Consecutive failures before the first delay. */
@@ -13,15 +14,51 @@ export interface LockoutPolicy {
   maxDelaySeconds: number;
   /** Failures older than this are forgotten. */
   resetAfterSeconds: number;
+  /** How long a login waits for its turn behind concurrent logins under the same name. */
+  queueWaitSeconds?: number;
+}
+
+/** Logins waiting under one name, beyond those running; one more is told to come back (429). */
+const MAX_WAITING_LOGINS = 32;
+
+/**
+ * Concurrent logins under one name, in this process: fewer than the lockout threshold run at once, so
+ * attempts in flight (each counted as failed when it begins) can never add up to a delay by themselves,
+ * and eight devices logging in at once with the right password all get in. The surplus waits its turn
+ * (bounded, with a deadline) instead of being refused. What the lockout protects is unchanged: each
+ * attempt is still counted in the database when it begins, so a burst of guesses gets no more checks than
+ * the same guesses one at a time, across instances too.
+ * @see issue 12, point 7; Keycloak issue #48272
+ */
+export function loginGate(policy: LockoutPolicy): KeyedGate {
+  return new KeyedGate({
+    concurrency: Math.max(1, policy.threshold - 1),
+    maxWaiting: MAX_WAITING_LOGINS,
+    waitMs: (policy.queueWaitSeconds ?? 10) * 1000,
+  });
 }
 
 /**
- * One counter per login name as typed (case aside), whether or not an account has it. A counter shared by
+ * One counter per login name as typed (case aside, exactly as the account lookup ignores it: the
+ * repository lowers keys with PostgreSQL's lower()), whether or not an account has it. A counter shared by
  * an account's username and e-mail would be an oracle: 3 failures as `carol` and 2 as `carol@example.com`
  * would lock only if both name one account. The price is one budget per name: two per account.
  */
 export function loginLockoutKey(login: string): string {
-  return `login:${login.toLowerCase()}`;
+  return `login:${login}`;
+}
+
+/**
+ * A login name folded in JavaScript as PostgreSQL's lower() folds it, for counters kept outside the
+ * database (the per-account request budget, the wait queue of concurrent logins). Letter by letter, as
+ * lower() does: so a final Σ is σ, not ς, and İ is i, not i + U+0307. Exact for these and the ordinary
+ * pairs (K/k Kelvin sign, ẞ/ß); the lockout itself, in the database, is exact by construction.
+ * @see issue 12, point 1
+ */
+export function foldLoginName(login: string): string {
+  let folded = '';
+  for (const letter of login) folded += letter === '\u0130' ? 'i' : letter.toLowerCase();
+  return folded;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { UserRow } from '../db/schema.js';
+import { DomainError } from '../errors.js';
 import { recordLogin } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
@@ -20,7 +21,12 @@ export interface CompletedLogin {
 /** The end of every login, with one factor or two: opens the session and issues its first tokens. */
 export async function openLoginSession(deps: ServiceDeps, user: UserRow, login: CompletedLogin, client: ClientInfo): Promise<LoginTokens> {
   const { amr, weakness, secondFactor } = login;
-  const session = await startSession(deps, user.id, client, amr);
+  const session = await startSession(deps, user, client, amr);
+  if (session === undefined) {
+    // The password was changed, or every session ended, while this login checked the old credentials.
+    await recordSecurityEvent(deps, { type: 'login_failed', userId: user.id, client, details: { login: user.username, reason: 'credentials_changed' } });
+    throw new DomainError('INVALID_CREDENTIALS');
+  }
   await recordLogin(deps.db, user.id, deps.clock.now());
   await recordSecurityEvent(deps, {
     type: 'login_succeeded',

@@ -32,15 +32,18 @@ export async function requireSecondFactor(deps: ServiceDeps, user: UserRow, weak
     userId: user.id,
     createdAt: now,
     expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL_SECONDS * 1000),
+    securityStamp: user.securityStamp,
     weakPassword: weakness ?? null,
   });
   await recordSecurityEvent(deps, { type: 'mfa_required', userId: user.id, client });
   throw new MfaRequiredError(mfaToken);
 }
 
-/** A password change or logout-all after the password check voids its mfa_token, as it voids tokens. */
-const voidedSince = (challenge: MfaChallengeRow, user: UserRow) =>
-  user.tokensValidAfter !== null && challenge.createdAt.getTime() < user.tokensValidAfter.getTime();
+/**
+ * A password change or logout-all after the password check voids its mfa_token, as it voids tokens: both
+ * bump the security stamp (a counter, so one in the same second as the check is seen too).
+ */
+const voidedSince = (challenge: MfaChallengeRow, user: UserRow) => challenge.securityStamp !== user.securityStamp;
 
 /**
  * The second step of a login (grant types `mfa_otp` and `mfa_recovery_code`): a code, then the session.

@@ -1,12 +1,13 @@
-import type { SessionRow } from '../db/schema.js';
+import type { SessionRow, UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { findOpenSessions, insertSession, revokeSession, revokeUserSessions } from '../repositories/sessions.js';
 import { revokeAccessTokensIssuedBefore } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
+import { storedIp, storedUserAgent } from './client-info.js';
 import type { ClientInfo, ServiceDeps, SessionPolicy } from './deps.js';
 
 /** Open and not idle for longer than the policy allows. */
-export function isSessionActive(session: SessionRow, now: Date, policy: SessionPolicy): boolean {
+export function isSessionActive(session: Pick<SessionRow, 'revokedAt' | 'expiresAt' | 'lastUsedAt'>, now: Date, policy: SessionPolicy): boolean {
   return (
     session.revokedAt === null &&
     session.expiresAt.getTime() > now.getTime() &&
@@ -14,17 +15,27 @@ export function isSessionActive(session: SessionRow, now: Date, policy: SessionP
   );
 }
 
-const MAX_USER_AGENT = 512;
-
-/** `amr` (RFC 8176): how the login was authenticated, kept for the session's tokens and its refreshes. */
-export async function startSession(deps: ServiceDeps, userId: number, client: ClientInfo, amr: string[] = ['pwd']): Promise<SessionRow> {
+/**
+ * Opens the session of a login, only while the account still holds the credentials the login verified
+ * (`user` as read then): undefined when a password change or logout-all committed meanwhile. Past
+ * MAX_SESSIONS_PER_USER, the user's least recently used session ends. `amr` (RFC 8176): how the login was
+ * authenticated, kept for the session's tokens and its refreshes.
+ */
+export async function startSession(
+  deps: ServiceDeps,
+  user: Pick<UserRow, 'id' | 'hashPassword' | 'securityStamp'>,
+  client: ClientInfo,
+  amr: string[] = ['pwd'],
+): Promise<SessionRow | undefined> {
   const now = deps.clock.now();
   return insertSession(deps.db, {
-    userId,
+    userId: user.id,
     now,
     expiresAt: new Date(now.getTime() + deps.sessionPolicy.maxLifetimeSeconds * 1000),
-    userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
-    ip: client.ip,
+    userAgent: storedUserAgent(client),
+    ip: storedIp(client),
+    verified: { hashPassword: user.hashPassword, securityStamp: user.securityStamp },
+    maxOpen: deps.sessionPolicy.maxSessionsPerUser,
     amr,
   });
 }

@@ -1,6 +1,6 @@
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
-import { findUserByLogin, insertUser, updatePasswordHash } from '../repositories/users.js';
+import { findUserByLogin, insertUser, tokensValidFrom, updatePasswordHash } from '../repositories/users.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import {
@@ -8,6 +8,7 @@ import {
   attemptFailed,
   attemptSucceeded,
   beginAttempt,
+  foldLoginName,
   loginLockoutKey,
   passwordChangeLockoutKey,
   type Attempt,
@@ -36,19 +37,22 @@ export function toProfile(user: UserRow): PublicUser & { mfa_enabled: boolean } 
 
 /**
  * Hashes before inserting, so a duplicate sign-up costs the same time as a successful one; the database's
- * unique indexes decide concurrent sign-ups.
+ * unique indexes decide concurrent sign-ups. A new account accepts no access token issued before it
+ * existed: the Python service's tokens name only a username, and one issued to a deleted account of the
+ * same name must not speak for this one (issue 12, point 3).
  */
 export async function registerUser(
-  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy'> & Partial<MailDeps>,
+  deps: Pick<ServiceDeps, 'db' | 'hasher' | 'passwordPolicy' | 'clock'> & Partial<MailDeps>,
   input: { username: string; email: string; password: string },
 ): Promise<PublicUser> {
   assertAcceptablePassword(deps, input.password, 'password', input);
   const hashPassword = await deps.hasher.hash(input.password);
-  const row = { username: input.username, email: input.email, hashPassword };
+  const tokensValidAfter = tokensValidFrom(deps.clock.now());
+  const row = { username: input.username, email: input.email, hashPassword, tokensValidAfter };
   // With mail set up, the account, its verification token and the mail commit together. The CLI passes no
   // mail settings and mails nothing.
   const { mail, clock, log } = deps;
-  const mailing = mail?.verifyOnRegistration && clock && log ? { db: deps.db, mail, clock, log } : undefined;
+  const mailing = mail?.verifyOnRegistration && log ? { db: deps.db, mail, clock, log } : undefined;
   const user = mailing
     ? await deps.db.transaction(async (tx) => {
         const user = await insertUser(tx, row);
@@ -61,9 +65,17 @@ export async function registerUser(
 
 /**
  * Checks a username-or-email and password, behind the lockout of that login name. Unknown users and wrong
- * passwords are indistinguishable, in body and in time.
+ * passwords are indistinguishable, in body and in time. Returns the user row as read before the check (with
+ * the hash now stored, if it was upgraded): a session is opened only while the row still holds these
+ * credentials (see `startSession`).
  */
 export async function authenticate(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
+  // Concurrent logins under one name take turns (see `loginGate`); one that waits too long is told to retry.
+  const turnRefused = () => new DomainError('TOO_MANY_LOGIN_ATTEMPTS', { retryAfterSeconds: 1 });
+  return deps.loginGate.run(foldLoginName(login), () => checkCredentials(deps, login, password, client), turnRefused);
+}
+
+async function checkCredentials(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<UserRow> {
   const attempt = await beginAttempt(deps, loginLockoutKey(login));
   const { user, match, rehash } = await checkOrAbandon(deps, attempt, async () => {
     const user = await findUserByLogin(deps.db, login);
@@ -78,7 +90,7 @@ export async function authenticate(deps: ServiceDeps, login: string, password: s
     throw new DomainError('INVALID_CREDENTIALS');
   }
   await attemptSucceeded(deps, attempt);
-  if (rehash) await upgradePasswordHash(deps, user, password);
+  if (rehash) return { ...user, hashPassword: await upgradePasswordHash(deps, user, password) };
   return user;
 }
 

@@ -198,7 +198,7 @@ test('the first admin is made with the CLI; roles add, remove and list; the admi
 
   const admin = await cli(['create-user', '--admin', '--username', 'root', '--email', 'root@example.com'], env, 'root-password-1\n');
   assert.equal(admin.code, 0, admin.stderr);
-  assert.deepEqual(JSON.parse(admin.stdout), { id: 1, username: 'root', email: 'root@example.com', roles: ['admin'] });
+  assert.deepEqual(JSON.parse(admin.stdout), { id: 1, username: 'root', email: 'root@example.com', email_verified: false, roles: ['admin'] });
   assert.equal((await cli(['create-user', '--username', 'dana', '--email', 'dana@example.com'], env, 'dana-password-1\n')).code, 0);
   assert.equal((await cli(['roles', 'list', 'dana'], env)).stdout, '', 'new users have no roles');
 

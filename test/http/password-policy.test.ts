@@ -159,7 +159,7 @@ for (const kind of await databaseKinds()) {
       assertRefused(res, 'new_password', 'password_too_short', /at least 12 characters/);
     });
 
-    test('a login with a password that breaks today’s rules succeeds and says which rule (ASVS 2.1.7); others say nothing', async (t) => {
+    test('a login with a password that breaks today’s rules succeeds and says which rule (ASVS 5.0 6.2.4); others say nothing', async (t) => {
       const ctx = await buildTestApp(kind);
       t.after(() => ctx.close());
       const legacy = uniqueName('legacy');

@@ -179,14 +179,14 @@ for (const kind of await databaseKinds()) {
       });
     });
 
-    test('HS256 (the default) publishes an empty JWKS; the metadata names the address asked', async (t) => {
-      const ctx = await useTestApp(t, kind);
+    test('HS256 (the default) publishes an empty JWKS; the metadata names PUBLIC_URL, not the address asked', async (t) => {
+      const ctx = await useTestApp(t, kind, { PUBLIC_URL: 'https://auth.internal:8000' });
       assert.deepEqual(await jwks(ctx), { keys: [] });
-      const res = await ctx.app.inject({ url: '/.well-known/oauth-authorization-server', headers: { host: 'auth.internal:8000' } });
+      const res = await ctx.app.inject({ url: '/.well-known/oauth-authorization-server', headers: { host: 'evil.example' } });
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['cache-control'], 'public, max-age=300');
-      assert.equal(res.json().jwks_uri, 'http://auth.internal:8000/.well-known/jwks.json');
-      assert.equal(res.json().issuer, 'http://auth.internal:8000');
+      assert.equal(res.json().jwks_uri, 'https://auth.internal:8000/.well-known/jwks.json');
+      assert.equal(res.json().issuer, 'https://auth.internal:8000');
     });
   });
 }

@@ -5,6 +5,8 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
+import { foldLoginName } from '../../services/lockout.js';
+import { addressBudgetKey } from '../client-address.js';
 
 type Hook = (request: FastifyRequest) => Promise<void>;
 
@@ -104,10 +106,11 @@ export async function registerThrottling(
       }
     };
   };
-  const ip = (request: FastifyRequest) => request.ip;
+  // One budget per client, however its address is written, and per IPv6 network (see client-address.ts).
+  const ip = (request: FastifyRequest) => addressBudgetKey(request.ip, limits.ipv6Prefix);
   const submittedLogin = (request: FastifyRequest) => {
     const username = (request.body as { username?: unknown } | undefined)?.username;
-    return typeof username === 'string' ? username.toLowerCase() : undefined;
+    return typeof username === 'string' ? foldLoginName(username) : undefined;
   };
   const userId = (request: FastifyRequest) => (request.user ? String(request.user.id) : undefined);
 

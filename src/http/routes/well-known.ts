@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { JwtKeys } from '../../crypto/jwt.js';
 
@@ -37,10 +36,17 @@ const CACHE_CONTROL = 'public, max-age=300';
 
 /**
  * Discovery for other services: the JWKS to verify our access tokens offline (asymmetric JWT_ALGORITHM),
- * and the endpoints. The issuer is JWT_ISSUER; without it, the address the request came to.
+ * and the endpoints. The endpoints are at the configured PUBLIC_URL and the issuer is JWT_ISSUER (else the
+ * same URL): never the request's Host header, since the document is cached publicly and a forged Host
+ * would send every client's passwords elsewhere.
+ * @see RFC 8414 §3.3 (the issuer must be the configured one); issue 12, point 6
  */
-export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ keys: JwtKeys; issuer: string | undefined }> = async (app, options) => {
-  const baseUrl = (request: FastifyRequest) => options.issuer ?? `${request.protocol}://${request.host}`;
+export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ keys: JwtKeys; issuer: string | undefined; publicUrl: string }> = async (
+  app,
+  options,
+) => {
+  const base = options.publicUrl;
+  const issuer = options.issuer ?? base;
 
   app.get('/jwks.json', {
     schema: {
@@ -58,11 +64,10 @@ export const wellKnownRoutes: FastifyPluginAsyncTypebox<{ keys: JwtKeys; issuer:
   for (const url of ['/oauth-authorization-server', '/openid-configuration']) {
     app.get(url, {
       schema: { summary: 'Authorization server metadata (RFC 8414)', tags: ['discovery'], response: { 200: ServerMetadata } },
-      handler: async (request, reply) => {
+      handler: async (_request, reply) => {
         reply.header('cache-control', CACHE_CONTROL);
-        const base = baseUrl(request);
         return {
-          issuer: base,
+          issuer,
           token_endpoint: `${base}/user/token`,
           revocation_endpoint: `${base}/oauth/revoke`,
           introspection_endpoint: `${base}/oauth/introspect`,
