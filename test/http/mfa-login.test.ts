@@ -255,6 +255,14 @@ for (const kind of await databaseKinds()) {
       assert.equal((await otpGrant(token, codeNow(user.secret, ctx.clock))).statusCode, 401);
     });
 
+    test('a logout-all in the same second as the password check voids its mfa_token too (the security stamp, not the clock)', async () => {
+      const user = await enrolledUser(ctx.app, ctx.clock);
+      const token = await mfaToken(ctx.app, user.username, user.password);
+      const logoutAll = await ctx.app.inject({ method: 'POST', url: '/user/logout-all', headers: bearer(user.accessToken) });
+      assert.equal(logoutAll.statusCode, 204, logoutAll.body);
+      assert.equal((await otpGrant(token, codeNow(user.secret, ctx.clock))).statusCode, 401);
+    });
+
     test('the weak_password finding of the password check reaches the reply that issues the tokens', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       // The same database under a stricter policy: the user's 15-character password is now too short.
