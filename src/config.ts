@@ -76,6 +76,7 @@ export const EnvSchema = Type.Object({
   VERIFY_TOKEN_EXPIRE_HOURS: Type.Integer({ minimum: 1, maximum: 24, default: 24 }),
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
   MAIL_PER_ADDRESS_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  ALLOWED_REDIRECT_ORIGINS: Type.String({ default: '', description: 'comma-separated origins (https://app.example.com) the account pages may send a browser back to after sign-in' }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -175,6 +176,8 @@ export interface Config {
     /** A correct password of an account whose address is not verified is refused (403). */
     requireVerifiedEmail: boolean;
   };
+  /** Origins (scheme://host[:port]) `?redirect_to=` may name after a page sign-in, besides PUBLIC_URL's own (issue 15). */
+  readonly allowedRedirectOrigins: string[];
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -283,6 +286,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       perAddressPerHour: value.MAIL_PER_ADDRESS_PER_HOUR,
       requireVerifiedEmail: value.REQUIRE_VERIFIED_EMAIL,
     },
+    allowedRedirectOrigins: list(value.ALLOWED_REDIRECT_ORIGINS).map((origin) => origin.replace(/\/+$/, '')),
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

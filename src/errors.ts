@@ -28,6 +28,8 @@ export const ERROR_MESSAGES = {
   MFA_NOT_PENDING: 'No second factor enrolment to confirm: start one with POST /user/mfa/totp',
   INVALID_MAIL_TOKEN: 'Invalid or expired token',
   EMAIL_NOT_VERIFIED: 'Email not verified',
+  PASSKEY_REJECTED: 'The passkey could not be verified; try again',
+  PASSKEY_NOT_FOUND: 'Passkey not found',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

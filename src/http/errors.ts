@@ -58,6 +58,9 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   INVALID_MAIL_TOKEN: { status: 400 },
   /** Only after the password was right (REQUIRE_VERIFIED_EMAIL), so it tells a guesser nothing. */
   EMAIL_NOT_VERIFIED: { status: 403 },
+  /** A WebAuthn answer that does not verify, or whose challenge is unknown, spent or expired (issue 15). */
+  PASSKEY_REJECTED: { status: 400 },
+  PASSKEY_NOT_FOUND: { status: 404 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */

@@ -33,7 +33,11 @@ export type SecurityEventType =
   | 'email_changed'
   | 'profile_updated'
   | 'account_deleted'
-  | 'login_unverified';
+  | 'login_unverified'
+  // issue 15: passkeys
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'passkey_failed';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set([

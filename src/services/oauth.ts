@@ -59,7 +59,7 @@ export type Introspection =
 
 /** The `amr` of a session with two factors, as its access tokens carry it (see services/tokens.ts); else nothing. */
 const twoFactorAmr = (amr: unknown) =>
-  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && amr.includes('otp') ? { amr: amr as string[] } : {};
+  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && (amr.includes('otp') || amr.includes('mfa')) ? { amr: amr as string[] } : {};
 
 /** @see RFC 7662 §2.2 — anything but a currently valid token of ours is just `{"active": false}`. */
 export async function introspectToken(deps: ServiceDeps, token: string): Promise<Introspection> {
