@@ -90,6 +90,10 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
   app.decorateRequest('page', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('content-security-policy', csp);
+    // helmet's `no-referrer` makes Chromium send `Origin: null` with a form post, which the check below
+    // must refuse; `same-origin` keeps the real Origin on our own posts and still tells other sites
+    // nothing (the reset page's URL holds its token).
+    reply.header('referrer-policy', 'same-origin');
     if (!request.url.startsWith('/account/assets/')) reply.header('cache-control', 'no-store');
     if (request.method !== 'GET' && request.method !== 'HEAD' && !fromOurOwnPages(request, publicOrigin)) {
       throw Object.assign(new Error('cross-site request refused'), { statusCode: 403, code: 'CROSS_SITE' });
