@@ -42,7 +42,8 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
     ],
   });
   t.after(() => browser.close());
-  const page = await browser.newPage();
+  // A narrow window keeps the screenshots small (the README shows three of them).
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   page.setDefaultTimeout(15_000);
   // On a failure, the page it happened on (its text) goes to the test output.
   t.after(async () => {

@@ -52,7 +52,7 @@ for (const kind of await databaseKinds()) {
       const tokens = res.json();
       assert.deepEqual(decodeJwt(tokens.access_token).amr, ['pwd', 'otp']);
       const me = await ctx.app.inject({ url: '/user/user', headers: bearer(tokens.access_token) });
-      assert.deepEqual(me.json(), { id: user.id, username: user.username, email: user.email, mfa_enabled: true });
+      assert.deepEqual(me.json(), { id: user.id, username: user.username, email: user.email, email_verified: false, mfa_enabled: true });
       const refreshed = await ctx.app.inject({ method: 'POST', url: '/user/token/refresh', ...form({ refresh_token: tokens.refresh_token }) });
       assert.equal(refreshed.statusCode, 200, 'no second factor asked again');
       assert.deepEqual(decodeJwt(refreshed.json().access_token).amr, ['pwd', 'otp']);

@@ -4,7 +4,7 @@ import { refreshTokens } from '../../services/tokens.js';
 import { changePassword, registerUser, toProfile } from '../../services/users.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, OAuthErrorBody, ValidationErrorBody } from '../schemas/common.js';
-import { MfaRequiredBody } from '../schemas/mfa.js';
+import { TokenForbiddenBody } from '../schemas/mfa.js';
 import { LoginTokenResponse, Profile, PublicUser, RefreshBody, RegisterBody, TokenBody, TokenResponse, UpdatePasswordBody } from '../schemas/user.js';
 
 const FORM_OR_JSON = ['application/x-www-form-urlencoded', 'application/json'];
@@ -34,7 +34,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: LoginTokenResponse,
         400: OAuthErrorBody,
         401: OAuthErrorBody,
-        403: MfaRequiredBody,
+        403: TokenForbiddenBody,
         422: ValidationErrorBody,
         429: Detail,
         503: Detail,

@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { databaseKinds, selectRows } from '../helpers/databases.js';
+import { codeNow, enrolledUser } from '../helpers/mfa.js';
+import { PageClient, textOf } from '../helpers/pages.js';
+import { bearer, login, register } from '../helpers/requests.js';
+
+const ORIGIN = 'http://127.0.0.1:8000';
+
+for (const kind of await databaseKinds()) {
+  describe(`account pages over HTTP on ${kind}`, () => {
+    let ctx: TestApp & { close(): Promise<void> };
+    before(async () => {
+      ctx = await buildTestApp(kind, { ALLOWED_REDIRECT_ORIGINS: 'https://app.example.com' });
+    });
+    after(() => ctx.close());
+    const client = () => new PageClient(ctx.app, ORIGIN);
+
+    test('a form post without the CSRF token, with a wrong one, or from another site is refused (403) and signs nobody in', async () => {
+      const user = await register(ctx.app);
+      const page = client();
+      await page.get('/account/login');
+      const fields = { username: user.username, password: user.password };
+      const refusals = [
+        await page.post('/account/login', { ...fields, _csrf: '' }),
+        await page.post('/account/login', { ...fields, _csrf: `${page.csrf.slice(0, -2)}xx` }),
+        await page.post('/account/login', fields, { origin: 'https://evil.example' }),
+        await page.post('/account/login', fields, { origin: 'null' }),
+        await page.post('/account/login', fields, { 'sec-fetch-site': 'cross-site' }),
+        await page.post('/account/login', fields, { 'sec-fetch-site': 'same-site' }),
+      ];
+      for (const res of refusals) {
+        assert.equal(res.statusCode, 403, res.body);
+        assert.match(textOf(res.body), /came from another site/);
+        assert.equal(res.cookies.some((c) => c.name === 'account_session'), false);
+      }
+      // Another browser's token does not fit this browser's secret cookie.
+      const other = client();
+      await other.get('/account/login');
+      assert.equal((await page.post('/account/login', { ...fields, _csrf: other.csrf })).statusCode, 403);
+      // The script's JSON requests carry it in a header; without it, 403 in JSON.
+      const json = await ctx.app.inject({
+        method: 'POST',
+        url: '/account/passkey-login/options',
+        payload: {},
+        headers: { cookie: page.cookieHeader, origin: ORIGIN },
+      });
+      assert.equal(json.statusCode, 403);
+      assert.match(json.json<{ detail: string }>().detail, /another site/);
+      const ok = await page.post('/account/login', fields);
+      assert.equal(ok.statusCode, 303);
+      assert.equal(ok.headers.location, '/account');
+    });
+
+    test('the session cookie: HttpOnly, SameSite=Lax, not Secure over http; the pages carry a strict CSP and no-store', async () => {
+      const user = await register(ctx.app);
+      const page = client();
+      await page.get('/account/login');
+      const res = await page.post('/account/login', { username: user.username, password: user.password });
+      const cookie = res.cookies.find((c) => c.name === 'account_session')!;
+      assert.ok(cookie, 'the session cookie is set');
+      assert.equal(cookie.httpOnly, true);
+      assert.equal(cookie.sameSite, 'Lax');
+      assert.equal(cookie.path, '/');
+      assert.equal(cookie.secure, undefined);
+      assert.match(cookie.value, /^[A-Za-z0-9_-]{43}$/);
+      const home = await page.get('/account');
+      assert.equal(home.statusCode, 200);
+      const csp = String(home.headers['content-security-policy']);
+      assert.match(csp, /script-src 'self'/);
+      assert.match(csp, /style-src 'self'/);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.match(csp, /form-action 'self' https:\/\/app\.example\.com/);
+      assert.equal(home.headers['cache-control'], 'no-store');
+      assert.doesNotMatch(home.body, /<script>|<style|style="|\son[a-z]+="/i, 'no inline script or style');
+      // The cookie holds a token stored only as its hash.
+      const rows = await selectRows<{ token_hash: string }>(ctx.database.handle.db, sql`select token_hash from browser_sessions`);
+      assert.equal(rows.some((r) => r.token_hash === cookie.value), false);
+    });
+
+    test('over https the cookies are Secure and take the __Host- prefix', async () => {
+      const secure = await buildTestApp(kind, { PUBLIC_URL: 'https://auth.example.com' });
+      try {
+        const user = await register(secure.app);
+        const page = new PageClient(secure.app, 'https://auth.example.com');
+        const form = await page.get('/account/login');
+        assert.ok(form.cookies.some((c) => c.name === '__Host-account_csrf' && c.secure === true));
+        const res = await page.post('/account/login', { username: user.username, password: user.password });
+        const cookie = res.cookies.find((c) => c.name === '__Host-account_session');
+        assert.ok(cookie, res.body);
+        assert.equal(cookie.secure, true);
+        assert.equal(cookie.httpOnly, true);
+        assert.equal(cookie.path, '/');
+      } finally {
+        await secure.close();
+      }
+    });
+
+    test('redirect_to after sign-in: an allowed origin or a path is followed; anything else goes to /account', async () => {
+      const user = await register(ctx.app);
+      const cases: [string, string][] = [
+        ['https://app.example.com/welcome', 'https://app.example.com/welcome'],
+        ['/account?notice=profile', '/account?notice=profile'],
+        ['//evil.example', '/account'],
+        ['https://a@evil.example', '/account'],
+        ['/\\evil.example', '/account'],
+        ['javascript:alert(1)', '/account'],
+        ['..;/', '/account'],
+        ['%2F%2Fevil.example', '/account'],
+      ];
+      for (const [given, expected] of cases) {
+        const page = client();
+        const form = await page.get(`/account/login?redirect_to=${encodeURIComponent(given)}`);
+        if (expected === '/account') assert.match(form.body, /name="redirect_to" value=""/, given);
+        const res = await page.post('/account/login', { username: user.username, password: user.password, redirect_to: given });
+        assert.equal(res.statusCode, 303, res.body);
+        assert.equal(res.headers.location, expected, given);
+      }
+    });
+
+    test('the account page needs a signed-in browser; the page session is listed, and ended, like an API session', async () => {
+      const anonymous = await client().get('/account');
+      assert.equal(anonymous.statusCode, 303);
+      assert.equal(anonymous.headers.location, '/account/login?redirect_to=%2Faccount');
+
+      const user = await register(ctx.app);
+      const page = client();
+      await page.signIn(user.username, user.password);
+      const { access_token: token } = await login(ctx.app, user.username, user.password);
+      const listed = (await ctx.app.inject({ method: 'GET', url: '/user/sessions', headers: bearer(token) })).json<{ id: string; current: boolean }[]>();
+      assert.equal(listed.length, 2, 'the browser’s session is in the list');
+      const browserSession = listed.find((s) => !s.current)!;
+      assert.match(textOf((await page.get('/account')).body), /this browser/);
+      const ended = await ctx.app.inject({ method: 'DELETE', url: `/user/sessions/${browserSession.id}`, headers: bearer(token) });
+      assert.equal(ended.statusCode, 204);
+      const after = await page.get('/account');
+      assert.equal(after.statusCode, 303, 'the cookie ended with its session');
+    });
+
+    test('sign out everywhere from the page ends API sessions too', async () => {
+      const user = await register(ctx.app);
+      const { access_token: token } = await login(ctx.app, user.username, user.password);
+      const page = client();
+      await page.signIn(user.username, user.password);
+      const res = await page.post('/account/sessions/end-all', {});
+      assert.equal(res.statusCode, 200);
+      assert.match(textOf(res.body), /Every session of your account has ended/);
+      assert.equal((await ctx.app.inject({ method: 'GET', url: '/user/user', headers: bearer(token) })).statusCode, 401);
+      assert.equal((await page.get('/account')).statusCode, 303);
+    });
+
+    test('a refused form shows the error beside its field, keeps what was typed (never a password), and focuses the field', async () => {
+      await register(ctx.app, 'taken_name');
+      const page = client();
+      await page.get('/account/signup');
+      const res = await page.post('/account/signup', { username: 'taken_name', email: 'fresh@example.com', password: 'a-long-enough-pass' });
+      assert.equal(res.statusCode, 409);
+      assert.match(res.body, /id="username"[^>]*value="taken_name"[^>]*aria-invalid="true"[^>]*autofocus/);
+      assert.match(res.body, /id="email"[^>]*value="fresh@example.com"/);
+      assert.doesNotMatch(res.body, /a-long-enough-pass/);
+      const bad = await page.post('/account/signup', { username: 'x', email: 'not-an-address', password: 'a-long-enough-pass' });
+      assert.equal(bad.statusCode, 422);
+      assert.match(bad.body, /id="username-error">Use at least 3 characters/);
+      assert.match(bad.body, /id="email-error">Enter an e-mail address/);
+      assert.equal((bad.body.match(/autofocus/g) ?? []).length, 1, 'one field has the focus');
+
+      const user = await register(ctx.app);
+      await page.signIn(user.username, user.password);
+      const wrong = await page.post('/account/password', { current_password: 'not-it', new_password: 'another-long-pass' });
+      assert.equal(wrong.statusCode, 400);
+      assert.match(wrong.body, /id="password-current_password"[^>]*aria-invalid="true"[^>]*autofocus/);
+      assert.match(wrong.body, /id="password-current_password-error">Incorrect password/);
+    });
+
+    test('with a second factor, the page asks for the code; a wrong one is shown in the page, the right one signs in with amr pwd+otp', async () => {
+      const user = await enrolledUser(ctx.app, ctx.clock);
+      const page = client();
+      await page.get('/account/login');
+      const step = await page.post('/account/login', { username: user.username, password: user.password });
+      assert.equal(step.statusCode, 200);
+      assert.match(step.body, /Second step of sign-in/);
+      const mfaToken = /name="mfa_token" value="([^"]+)"/.exec(step.body)![1]!;
+      const wrong = await page.post('/account/login/second-factor', { mfa_token: mfaToken, otp: '000000' });
+      assert.equal(wrong.statusCode, 401);
+      assert.match(wrong.body, /id="otp"[^>]*aria-invalid="true"[^>]*autofocus/);
+      const right = await page.post('/account/login/second-factor', { mfa_token: mfaToken, otp: codeNow(user.secret, ctx.clock) });
+      assert.equal(right.statusCode, 303);
+      const home = await page.get('/account');
+      assert.match(textOf(home.body), /this browser two factors/);
+    });
+
+    test('opening a mailed link spends nothing: the reset page twice, then the token still works', async () => {
+      const user = await register(ctx.app);
+      const token = 'x'.repeat(43);
+      const page = client();
+      for (let i = 0; i < 2; i++) {
+        const res = await page.get(`/account/reset-password?token=${token}`);
+        assert.equal(res.statusCode, 200);
+        assert.match(res.body, new RegExp(`name="token" value="${token}"`));
+      }
+      assert.equal((await page.get('/account/reset-password')).statusCode, 400);
+      const spent = await page.post('/account/reset-password', { token, password: 'whatever-long-pass' });
+      assert.equal(spent.statusCode, 400);
+      assert.match(textOf(spent.body), /invalid, used or expired/);
+      assert.ok(user.id > 0);
+    });
+
+    test('a passkey challenge is single use and short-lived; a forged answer is refused', async () => {
+      const page = client();
+      await page.get('/account/login');
+      const post = (url: string, payload: object) =>
+        ctx.app.inject({ method: 'POST', url, payload, headers: { cookie: page.cookieHeader, origin: ORIGIN, 'x-csrf-token': page.csrf } });
+      const options = (await post('/account/passkey-login/options', {})).json<{ challenge: string; rpId: string; userVerification: string }>();
+      assert.equal(options.rpId, '127.0.0.1');
+      assert.equal(options.userVerification, 'required');
+      const stored = await selectRows<{ challenge_hash: string }>(ctx.database.handle.db, sql`select challenge_hash from webauthn_challenges`);
+      assert.equal(stored.some((r) => r.challenge_hash === options.challenge), false, 'stored hashed');
+      const forged = (challenge: string) => ({
+        response: {
+          id: 'AAAA',
+          rawId: 'AAAA',
+          type: 'public-key',
+          response: {
+            clientDataJSON: Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge, origin: ORIGIN })).toString('base64url'),
+            authenticatorData: 'AAAA',
+            signature: 'AAAA',
+          },
+          clientExtensionResults: {},
+        },
+      });
+      const before = stored.length;
+      const first = await post('/account/passkey-login', forged(options.challenge));
+      assert.equal(first.statusCode, 400);
+      assert.match(first.json<{ detail: string }>().detail, /passkey could not be verified/);
+      const left = await selectRows(ctx.database.handle.db, sql`select 1 from webauthn_challenges`);
+      assert.equal(left.length, before - 1, 'the answer spent the challenge, right or wrong');
+
+      const late = (await post('/account/passkey-login/options', {})).json<{ challenge: string }>();
+      ctx.clock.advance(5 * 60 * 1000 + 1);
+      const expired = await post('/account/passkey-login', forged(late.challenge));
+      assert.equal(expired.statusCode, 400);
+      const stillThere = await selectRows(ctx.database.handle.db, sql`select 1 from webauthn_challenges`);
+      assert.equal(stillThere.length, left.length + 1, 'an expired challenge is not accepted (it is pruned later)');
+      const garbage = await post('/account/passkey-login', { response: { id: 'x', rawId: 'x', type: 'public-key', response: { clientDataJSON: '%%%' } } });
+      assert.equal(garbage.statusCode, 400);
+    });
+  });
+}
