@@ -73,6 +73,13 @@ test('npm start without SMTP_URL: mail becomes files under DATA_DIR/outbox/, and
   const text = readdirSync(outbox).find((f) => f.endsWith('.txt'))!;
   const token = /reset-password\?token=([A-Za-z0-9_-]+)/.exec(readFileSync(join(outbox, text), 'utf8'))![1]!;
   assert.match(readFileSync(join(outbox, text), 'utf8'), new RegExp(`http://127\\.0\\.0\\.1:${port}/account/reset-password\\?token=`));
+  // The link's page, its stylesheet and the passkey script are served by the real process (issue 15:
+  // `npm start`, then the browser, with no other step).
+  const landing = await curl(`${base}/account/reset-password?token=${token}`);
+  assert.equal(landing.status, 200);
+  assert.match(landing.body, /<label for="password">New password<\/label>/);
+  for (const asset of ['style.css', 'passkeys.js', 'index.umd.min.js']) assert.equal((await curl('-o', '/dev/null', `${base}/account/assets/${asset}`)).status, 200, asset);
+  assert.equal((await curl(`${base}/account`)).status, 303);
   const reset = await curl('-X', 'POST', `${base}/user/reset-password`, '-d', `token=${token}&password=brand-new-pass-1`);
   assert.equal(reset.status, 200, reset.body);
   server.child.kill('SIGTERM');
