@@ -174,6 +174,23 @@ for (const kind of await databaseKinds()) {
       assert.match(wrong.body, /id="password-current_password-error">Incorrect password/);
     });
 
+    test('the page forms share the API’s request budgets: past the per-account one, 429 with Retry-After, in the page', async () => {
+      const limited = await buildTestApp(kind, { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_PASSWORD_PER_ACCOUNT: '2' });
+      try {
+        const user = await register(limited.app);
+        const page = new PageClient(limited.app, ORIGIN);
+        await page.signIn(user.username, user.password);
+        const statuses = [];
+        for (let i = 0; i < 3; i++) statuses.push((await page.post('/account/password', { current_password: 'wrong-one', new_password: 'another-long-pass' })).statusCode);
+        assert.deepEqual(statuses, [400, 400, 429]);
+        assert.ok(Number(page.last!.headers['retry-after']) > 0);
+        assert.match(page.last!.headers['content-type'] as string, /^text\/html/);
+        assert.match(textOf(page.last!.body), /Too many requests/);
+      } finally {
+        await limited.close();
+      }
+    });
+
     test('with a second factor, the page asks for the code; a wrong one is shown in the page, the right one signs in with amr pwd+otp', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       const page = client();

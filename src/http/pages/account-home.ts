@@ -34,6 +34,8 @@ const NoticeQuery = Type.Object({ notice: Type.Optional(Type.String({ maxLength:
 export async function accountHomePages(app: FastifyInstance, settings: PageSettings): Promise<void> {
   const form = { schema: { hide: true, body: PageBody }, bodyLimit: 16 * 1024, preHandler: requirePage } as const;
   const withId = { ...form, schema: { ...form.schema, params: IdParams } } as const;
+  /** Forms that check the current password or a code: the API's password-change budgets apply. */
+  const guarded = { ...form, onRequest: app.throttles.passwordPerIp, preHandler: [requirePage, app.throttles.passwordPerAccount] };
   const user = (request: FastifyRequest) => request.page!.user;
   const sessionId = (request: FastifyRequest) => request.page!.session.id;
   const body = (request: FastifyRequest) => request.body as Body;
@@ -76,7 +78,7 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     }),
   );
 
-  app.post('/password', form, (request, reply) =>
+  app.post('/password', guarded, (request, reply) =>
     change(request, reply, 'password', ['current_password', 'new_password'], async () => {
       const input = { current_password: body(request)['current_password'] ?? '', new_password: body(request)['new_password'] ?? '' };
       const invalid = schemaErrors(UpdatePasswordBody, input);
@@ -86,7 +88,7 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     }),
   );
 
-  app.post('/email', form, (request, reply) =>
+  app.post('/email', guarded, (request, reply) =>
     change(request, reply, 'email', ['new_email', 'current_password'], async () => {
       const input = { new_email: body(request)['new_email'] ?? '', current_password: body(request)['current_password'] ?? '' };
       const invalid = schemaErrors(ChangeEmailBody, input);
@@ -113,14 +115,14 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     return signedOut(request, reply, 'Signed out everywhere', 'Every session of your account has ended, this one too.');
   });
 
-  app.post('/totp', form, (request, reply) =>
+  app.post('/totp', guarded, (request, reply) =>
     change(request, reply, 'totp', ['current_password'], async () => {
       const enrolment = await startTotpEnrolment(app.deps, user(request), body(request)['current_password'] ?? '', clientInfo(request));
       return render(request, reply, settings, 'totp-enrol', { enrolment, state: { ...emptyForm(), focus: 'otp' } });
     }),
   );
 
-  app.post('/totp/confirm', form, async (request, reply) => {
+  app.post('/totp/confirm', guarded, async (request, reply) => {
     try {
       const { recovery_codes: codes } = await confirmTotpEnrolment(app.deps, user(request), body(request)['otp'] ?? '', clientInfo(request));
       return render(request, reply, settings, 'recovery-codes', { codes, enabled: true });
@@ -131,14 +133,14 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     }
   });
 
-  app.post('/totp/recovery-codes', form, (request, reply) =>
+  app.post('/totp/recovery-codes', guarded, (request, reply) =>
     change(request, reply, 'codes', ['current_password'], async () => {
       const { recovery_codes: codes } = await regenerateRecoveryCodes(app.deps, user(request), body(request)['current_password'] ?? '', clientInfo(request));
       return render(request, reply, settings, 'recovery-codes', { codes, enabled: false });
     }),
   );
 
-  app.post('/totp/disable', form, (request, reply) =>
+  app.post('/totp/disable', guarded, (request, reply) =>
     change(request, reply, 'totp_disable', ['current_password', 'otp'], async () => {
       const fields = body(request);
       const proof = fields['recovery_code'] ? { recoveryCode: fields['recovery_code'] } : { otp: fields['otp'] ?? '' };
@@ -159,7 +161,7 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     return done(reply, 'passkey_removed');
   });
 
-  app.post('/delete', form, (request, reply) =>
+  app.post('/delete', guarded, (request, reply) =>
     change(request, reply, 'delete', ['current_password'], async () => {
       await deleteOwnAccount(app.deps, user(request), body(request)['current_password'] ?? '', clientInfo(request));
       clearSessionCookie(reply, settings);

@@ -132,10 +132,10 @@ export function clearSessionCookie(reply: FastifyReply, settings: PageSettings):
 }
 
 /** preHandler of the pages that need a signed-in browser: others are sent to sign in, and back here after. */
-export function requirePage(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
-  if (request.page !== null) return done();
+export async function requirePage(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.page !== null) return;
   const back = request.method === 'GET' ? request.url : '/account';
-  void reply.redirect(`/account/login?redirect_to=${encodeURIComponent(back)}`, 303);
+  return reply.redirect(`/account/login?redirect_to=${encodeURIComponent(back)}`, 303);
 }
 
 /**

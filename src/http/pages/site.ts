@@ -100,6 +100,8 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
     }
     const token = request.cookies[settings.sessionCookie];
     if (token !== undefined && token.length <= 128) request.page = (await browserPrincipal(app.deps, token)) ?? null;
+    // The account's request budgets (throttles keyed by user) count page requests as they count API ones.
+    if (request.page !== null) request.user = request.page.user;
   });
   // Every form and script request carries the token (field `_csrf`, or the `x-csrf-token` header).
   app.addHook('preValidation', (request, reply, done) => {
