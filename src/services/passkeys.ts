@@ -19,6 +19,7 @@ import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import { assertEmailVerified } from './email-verification.js';
 import { openLoginSession, type LoginTokens } from './login-session.js';
+import { confirmCurrentPassword } from './reauthentication.js';
 
 /** How long a ceremony may take, from the options to the authenticator's answer. */
 export const PASSKEY_CHALLENGE_TTL_SECONDS = 5 * 60;
@@ -80,8 +81,19 @@ async function verified<T>(check: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Options for `navigator.credentials.create()`: a discoverable credential with user verification. */
-export async function passkeyRegistrationOptions(deps: ServiceDeps, user: UserRow): Promise<PublicKeyCredentialCreationOptionsJSON> {
+/**
+ * Options for `navigator.credentials.create()`: a discoverable credential with user verification. The
+ * current password first, as for the TOTP factor: a new way in must not be added with a stolen session
+ * alone (behind the account's password lockout).
+ * @see OWASP ASVS 5.0 7.5.1
+ */
+export async function passkeyRegistrationOptions(
+  deps: ServiceDeps,
+  user: UserRow,
+  currentPassword: string,
+  client: ClientInfo,
+): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  await confirmCurrentPassword(deps, user, currentPassword, client);
   const { rpID, rpName } = relyingParty(deps);
   const existing = await findPasskeysOf(deps.db, user.id);
   const options = await generateRegistrationOptions({

@@ -64,6 +64,7 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
     })) as { id: string; impact: string; nodes: string[] }[];
     const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
     assert.deepEqual(serious, [], `axe on ${name}`);
+    if (violations.length > 0) t.diagnostic(`axe on ${name}, below serious: ${violations.map((v) => `${v.id} (${v.impact})`).join(', ')}`);
     audited.push(name);
     await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   }
@@ -151,6 +152,7 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
   await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
   });
+  await page.locator('#passkey-password').fill(password);
   await page.getByLabel('Name of the new passkey').fill('Test laptop');
   await page.getByRole('button', { name: 'Add a passkey' }).click();
   await page.waitForURL(`${base}/account?notice=passkey_added`);

@@ -208,6 +208,23 @@ for (const kind of await databaseKinds()) {
       assert.match(textOf(home.body), /this browser two factors/);
     });
 
+    test('REQUIRE_VERIFIED_EMAIL: sign-up says to confirm the address first and opens no session; sign-in says the same', async () => {
+      const strict = await buildTestApp(kind, { REQUIRE_VERIFIED_EMAIL: 'true' });
+      try {
+        const page = new PageClient(strict.app, ORIGIN);
+        await page.get('/account/signup');
+        const res = await page.post('/account/signup', { username: 'unverified_one', email: 'unverified@example.com', password: 'a-long-enough-pass' });
+        assert.equal(res.statusCode, 200);
+        assert.match(textOf(res.body), /Confirm your e-mail address first/);
+        assert.equal(res.cookies.some((c) => c.name === 'account_session'), false);
+        const login = await page.post('/account/login', { username: 'unverified_one', password: 'a-long-enough-pass' });
+        assert.equal(login.statusCode, 403);
+        assert.match(textOf(login.body), /Confirm your e-mail address first/);
+      } finally {
+        await strict.close();
+      }
+    });
+
     test('opening a mailed link spends nothing: the reset page twice, then the token still works', async () => {
       const user = await register(ctx.app);
       const token = 'x'.repeat(43);
@@ -222,6 +239,32 @@ for (const kind of await databaseKinds()) {
       assert.equal(spent.statusCode, 400);
       assert.match(textOf(spent.body), /invalid, used or expired/);
       assert.ok(user.id > 0);
+    });
+
+    test('adding a passkey asks for the current password; its options name this user and require a discoverable credential with user verification', async () => {
+      const user = await register(ctx.app);
+      const page = client();
+      await page.signIn(user.username, user.password);
+      await page.get('/account');
+      const options = (password: string) =>
+        ctx.app.inject({
+          method: 'POST',
+          url: '/account/passkeys/options',
+          payload: { current_password: password },
+          headers: { cookie: page.cookieHeader, origin: ORIGIN, 'x-csrf-token': page.csrf },
+        });
+      const wrong = await options('not-the-password');
+      assert.equal(wrong.statusCode, 400);
+      assert.deepEqual(wrong.json(), { detail: 'Incorrect password' });
+      const right = await options(user.password);
+      assert.equal(right.statusCode, 200, right.body);
+      const body = right.json<{ rp: { id: string }; user: { name: string }; authenticatorSelection: { residentKey: string; userVerification: string }; excludeCredentials: unknown[] }>();
+      assert.equal(body.rp.id, '127.0.0.1');
+      assert.equal(body.user.name, user.username);
+      assert.deepEqual(body.authenticatorSelection, { residentKey: 'required', userVerification: 'required', requireResidentKey: true });
+      assert.deepEqual(body.excludeCredentials, []);
+      const anonymous = await ctx.app.inject({ method: 'POST', url: '/account/passkeys/options', payload: { current_password: 'x' }, headers: { origin: ORIGIN } });
+      assert.equal(anonymous.statusCode, 403, 'no CSRF secret, no options');
     });
 
     test('a passkey challenge is single use and short-lived; a forged answer is refused', async () => {

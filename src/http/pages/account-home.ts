@@ -63,7 +63,8 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     return render(request, reply, settings, 'message', { title, text, signIn: true });
   };
 
-  app.get('', { schema: { hide: true, querystring: NoticeQuery }, preHandler: requirePage }, async (request, reply) => {
+  // '/' under the prefix: both /account and /account/.
+  app.get('/', { schema: { hide: true, querystring: NoticeQuery }, preHandler: requirePage }, async (request, reply) => {
     const { notice } = request.query as { notice?: string };
     return home(request, reply, emptyForm(), 200, notice === undefined ? undefined : NOTICES[notice]);
   });

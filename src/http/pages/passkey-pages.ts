@@ -19,6 +19,7 @@ const CredentialJson = Type.Object(
 const RegisterBody = Type.Object({ response: CredentialJson, name: Type.Optional(Type.String({ maxLength: 64 })), _csrf: Type.Optional(Type.String()) });
 const LoginBody = Type.Object({ response: CredentialJson, redirect_to: Type.Optional(Type.String({ maxLength: 2048 })), _csrf: Type.Optional(Type.String()) });
 const Empty = Type.Object({}, { additionalProperties: true });
+const OptionsBody = Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: true });
 
 /**
  * The passkey ceremonies, called by assets/passkeys.js with `fetch` (JSON, the CSRF token in a header):
@@ -27,8 +28,10 @@ const Empty = Type.Object({}, { additionalProperties: true });
 export async function passkeyPages(app: FastifyInstance, settings: PageSettings): Promise<void> {
   const json = { bodyLimit: 16 * 1024 } as const;
 
-  app.post('/passkeys/options', { ...json, schema: { hide: true, body: Empty }, preHandler: requirePage }, async (request) =>
-    passkeyRegistrationOptions(app.deps, request.page!.user),
+  app.post(
+    '/passkeys/options',
+    { ...json, schema: { hide: true, body: OptionsBody }, onRequest: app.throttles.passwordPerIp, preHandler: [requirePage, app.throttles.passwordPerAccount] },
+    async (request) => passkeyRegistrationOptions(app.deps, request.page!.user, (request.body as { current_password: string }).current_password, clientInfo(request)),
   );
 
   app.post('/passkeys', { ...json, schema: { hide: true, body: RegisterBody }, preHandler: requirePage }, async (request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { MfaRequiredError } from '../../errors.js';
+import { DomainError, MfaRequiredError } from '../../errors.js';
 import { endBrowserSession } from '../../services/browser-sessions.js';
 import { confirmEmailChange } from '../../services/email-change.js';
 import { verifyEmail } from '../../services/email-verification.js';
@@ -21,6 +21,7 @@ export const PageBody = Type.Record(Type.String({ maxLength: 64 }), Type.String(
 const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String({ maxLength: 2048 })), token: Type.Optional(Type.String({ maxLength: 512 })) });
 type Body = Record<string, string>;
 const FORM_LIMIT = 16 * 1024;
+const UNVERIFIED = 'Confirm your e-mail address first: open the link we mailed to it, then sign in.';
 
 /** Sign-in, sign-up and the pages mailed links open. */
 export async function signInPages(app: FastifyInstance, settings: PageSettings): Promise<void> {
@@ -46,6 +47,7 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
         return render(request, reply, settings, 'login-second-factor', { mfaToken: error.mfaToken, redirectTo, state: { ...emptyForm(), focus: 'otp' } });
       }
       const { status, state } = refusal(error, undefined, body, ['username', 'password']);
+      if (error instanceof DomainError && error.code === 'EMAIL_NOT_VERIFIED') state.alert = UNVERIFIED;
       return render(request, reply, settings, 'login', { redirectTo, state: { ...state, focus: state.focus ?? 'password' } }, status);
     }
   });
@@ -83,11 +85,17 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
       const invalid = schemaErrors(RegisterBody, input);
       if (invalid) throw invalid;
       await registerUser(app.deps, input);
-      // Signed in at once, as the person just proved the password; the address is confirmed by mail.
-      return await signedIn(reply, await loginWithPassword(app.deps, input.username, input.password, clientInfo(request)), undefined);
     } catch (error) {
       const { status, state } = refusal(error, undefined, body, order);
       return render(request, reply, settings, 'signup', { state }, status);
+    }
+    try {
+      // Signed in at once, as the person just proved the password; the address is confirmed by mail.
+      return await signedIn(reply, await loginWithPassword(app.deps, input.username, input.password, clientInfo(request)), undefined);
+    } catch (error) {
+      // REQUIRE_VERIFIED_EMAIL: no session before the address is confirmed.
+      if (error instanceof DomainError && error.code === 'EMAIL_NOT_VERIFIED') return render(request, reply, settings, 'message', { title: 'Check your mail', text: UNVERIFIED });
+      throw error;
     }
   });
 

@@ -26,7 +26,7 @@
   if (add) add.addEventListener('click', async function () {
     try {
       say('Follow your browser’s prompt…');
-      var options = await post('/account/passkeys/options', {});
+      var options = await post('/account/passkeys/options', { current_password: document.getElementById('passkey-password').value });
       var response = await lib.startRegistration({ optionsJSON: options });
       await post('/account/passkeys', { response: response, name: document.getElementById('passkey-name').value });
       window.location.assign('/account?notice=passkey_added');
