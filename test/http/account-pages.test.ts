@@ -191,6 +191,18 @@ for (const kind of await databaseKinds()) {
       }
     });
 
+    test('a locked-out login name: the page says to wait, 429 with Retry-After, the right password too', async () => {
+      const user = await register(ctx.app);
+      const page = client();
+      await page.get('/account/login');
+      for (let i = 0; i < 5; i++) assert.equal((await page.post('/account/login', { username: user.username, password: 'wrong-guess' })).statusCode, 401);
+      const locked = await page.post('/account/login', { username: user.username, password: user.password });
+      assert.equal(locked.statusCode, 429);
+      assert.ok(Number(locked.headers['retry-after']) > 0);
+      assert.match(textOf(locked.body), /Too many login attempts/);
+      assert.match(locked.body, new RegExp(`id="username"[^>]*value="${user.username}"`), 'the login name is kept');
+    });
+
     test('with a second factor, the page asks for the code; a wrong one is shown in the page, the right one signs in with amr pwd+otp', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       const page = client();

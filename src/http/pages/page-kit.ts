@@ -24,6 +24,8 @@ export interface FormState {
   alert?: string;
   /** The field to focus: the first with an error (autofocus, no script). */
   focus?: string;
+  /** A lockout or request budget said when to try again: sent as Retry-After. */
+  retryAfter?: number;
 }
 
 export const emptyForm = (form?: string): FormState => ({ form, values: {}, errors: {} });
@@ -57,6 +59,7 @@ export function refusal(error: unknown, form: string | undefined, body: Record<s
     const field = FIELD_OF[error.code];
     if (field && order.includes(field)) state.errors[field] = error.message;
     else state.alert = error.message;
+    state.retryAfter = error.retryAfterSeconds;
     return { status: statusOf(error.code), state: withFocus(state, order) };
   }
   throw error;
@@ -114,6 +117,8 @@ export async function render(
   const csrfToken = reply.generateCsrf();
   const user: UserRow | undefined = request.page?.user;
   const html = await reply.viewAsync(template, { appName: settings.appName, csrfToken, user, state: emptyForm(), ...data });
+  const retryAfter = (data['state'] as FormState | undefined)?.retryAfter;
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(status).header('content-type', 'text/html; charset=utf-8').send(html);
 }
 
