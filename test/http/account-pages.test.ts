@@ -237,6 +237,48 @@ for (const kind of await databaseKinds()) {
       }
     });
 
+    test('profile, e-mail change and passkeys from the account page go through the same services (and only to the owner’s rows)', async () => {
+      const user = await register(ctx.app);
+      const page = client();
+      await page.signIn(user.username, user.password);
+      await page.get('/account');
+      const renamed = await page.post('/account/profile', { username: `${user.username}_x` });
+      assert.equal(renamed.statusCode, 303);
+      assert.equal(renamed.headers.location, '/account?notice=profile');
+      assert.match(textOf((await page.get('/account?notice=profile')).body), /Your username has been changed/);
+
+      const newEmail = `moved_${user.id}@example.com`;
+      assert.equal((await page.post('/account/email', { new_email: newEmail, current_password: user.password })).statusCode, 303);
+      const [mail] = await selectRows<{ text_body: string }>(
+        ctx.database.handle.db,
+        sql`select text_body from mail_outbox where recipient = ${newEmail} and kind = 'change_email'`,
+      );
+      const link = /(\/account\/confirm-email\?token=[A-Za-z0-9_-]+)/.exec(mail!.text_body)![1]!;
+      assert.match((await page.get(link)).body, /Use this address/);
+      assert.match((await page.get(link)).body, /Use this address/, 'opening it twice spends nothing');
+      const confirmed = await page.post('/account/confirm-email', { token: link.split('=')[1]! });
+      assert.match(textOf(confirmed.body), /Your account now uses this e-mail address/);
+      assert.match(textOf((await page.get('/account')).body), new RegExp(`${newEmail} confirmed`));
+
+      const other = await register(ctx.app);
+      const [theirs] = await selectRows<{ id: number }>(
+        ctx.database.handle.db,
+        sql`insert into passkeys (user_id, credential_id, public_key, name, created_at) values (${other.id}, ${`cred-${other.id}`}, 'pk', 'Theirs', now()) returning id`,
+      );
+      const [mine] = await selectRows<{ id: number }>(
+        ctx.database.handle.db,
+        sql`insert into passkeys (user_id, credential_id, public_key, name, created_at) values (${user.id}, ${`cred-${user.id}`}, 'pk', 'Mine', now()) returning id`,
+      );
+      assert.match((await page.get('/account')).body, /value="Mine"/);
+      assert.equal((await page.post(`/account/passkeys/${theirs!.id}/name`, { name: 'Stolen' })).statusCode, 404);
+      assert.equal((await page.post(`/account/passkeys/${theirs!.id}/delete`, {})).statusCode, 404);
+      assert.equal((await page.post(`/account/passkeys/${mine!.id}/name`, { name: 'Work laptop' })).statusCode, 303);
+      assert.match((await page.get('/account')).body, /value="Work laptop"/);
+      assert.equal((await page.post(`/account/passkeys/${mine!.id}/delete`, {})).statusCode, 303);
+      const left = await selectRows<{ name: string }>(ctx.database.handle.db, sql`select name from passkeys where user_id in (${user.id}, ${other.id})`);
+      assert.deepEqual(left, [{ name: 'Theirs' }]);
+    });
+
     test('opening a mailed link spends nothing: the reset page twice, then the token still works', async () => {
       const user = await register(ctx.app);
       const token = 'x'.repeat(43);

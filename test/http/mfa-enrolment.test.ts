@@ -190,8 +190,10 @@ for (const kind of await databaseKinds()) {
         assert.deepEqual(spec.paths[path][method].tags, ['mfa']);
       }
       const token = spec.paths['/user/token'].post;
-      const forbidden = token.responses['403'].content['application/json'].schema;
-      assert.deepEqual(forbidden.required.sort(), ['detail', 'error', 'error_description', 'mfa_token']);
+      // 403 is mfa_required, or (REQUIRE_VERIFIED_EMAIL) a plain detail.
+      const forbidden = token.responses['403'].content['application/json'].schema.anyOf as { required: string[]; properties: Record<string, unknown> }[];
+      const mfaRequired = forbidden.find((variant) => 'mfa_token' in variant.properties)!;
+      assert.deepEqual(mfaRequired.required.sort(), ['detail', 'error', 'error_description', 'mfa_token']);
       const body = token.requestBody.content['application/x-www-form-urlencoded'].schema;
       for (const name of ['mfa_otp', 'mfa_recovery_code', 'http://auth0.com/oauth/grant-type/mfa-otp', 'http://auth0.com/oauth/grant-type/mfa-recovery-code']) {
         assert.ok(body.properties.grant_type.description.includes(name), name);

@@ -130,7 +130,7 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     } catch (error) {
       // The secret is not shown again (it was on the previous page): a wrong code means starting over.
       const { status, state } = refusal(error, 'totp', body(request), ['current_password']);
-      return home(request, reply, { ...state, alert: `${state.alert ?? Object.values(state.errors)[0]} Set up the second factor again.`, errors: {}, focus: 'current_password' }, status);
+      return home(request, reply, { ...state, alert: `${state.alert ?? Object.values(state.errors)[0]}: set up the second factor again.`, errors: {}, focus: 'current_password' }, status);
     }
   });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { DomainError, MfaRequiredError } from '../../errors.js';
+import { DomainError, MfaRequiredError, type ErrorCode } from '../../errors.js';
 import { endBrowserSession } from '../../services/browser-sessions.js';
 import { confirmEmailChange } from '../../services/email-change.js';
 import { verifyEmail } from '../../services/email-verification.js';
@@ -10,9 +10,8 @@ import { loginWithSecondFactor } from '../../services/mfa-login.js';
 import { forgotPassword, resetPassword } from '../../services/password-reset.js';
 import { registerUser } from '../../services/users.js';
 import { clientInfo } from '../auth-guard.js';
-import { EmailBody } from '../schemas/account.js';
+import { EmailBody, ResetPasswordBody } from '../schemas/account.js';
 import { RegisterBody } from '../schemas/user.js';
-import { ResetPasswordBody } from '../schemas/account.js';
 import { clearSessionCookie, emptyForm, finishSignIn, refusal, render, schemaErrors, type PageSettings } from './page-kit.js';
 import { safeRedirectTarget } from './redirect-target.js';
 
@@ -22,6 +21,8 @@ const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String({ max
 type Body = Record<string, string>;
 const FORM_LIMIT = 16 * 1024;
 const UNVERIFIED = 'Confirm your e-mail address first: open the link we mailed to it, then sign in.';
+
+const isCode = (error: unknown, code: ErrorCode) => error instanceof DomainError && error.code === code;
 
 /** Sign-in, sign-up and the pages mailed links open. */
 export async function signInPages(app: FastifyInstance, settings: PageSettings): Promise<void> {
@@ -47,7 +48,7 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
         return render(request, reply, settings, 'login-second-factor', { mfaToken: error.mfaToken, redirectTo, state: { ...emptyForm(), focus: 'otp' } });
       }
       const { status, state } = refusal(error, undefined, body, ['username', 'password']);
-      if (error instanceof DomainError && error.code === 'EMAIL_NOT_VERIFIED') state.alert = UNVERIFIED;
+      if (isCode(error, 'EMAIL_NOT_VERIFIED')) state.alert = UNVERIFIED;
       return render(request, reply, settings, 'login', { redirectTo, state: { ...state, focus: state.focus ?? 'password' } }, status);
     }
   });
@@ -59,11 +60,11 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
     try {
       return await signedIn(reply, await loginWithSecondFactor(app.deps, body['mfa_token'] ?? '', proof, clientInfo(request)), redirectTo);
     } catch (error) {
-      const { status, state } = refusal(error, undefined, body, ['otp', 'recovery_code']);
       // An expired or spent step cannot be retried: back to the password.
-      if (state.alert !== undefined && /mfa_token/.test(state.alert)) {
-        return render(request, reply, settings, 'login', { redirectTo, state: { ...emptyForm(), alert: 'That sign-in took too long. Please sign in again.', focus: 'username' } }, status);
+      if (isCode(error, 'INVALID_MFA_TOKEN')) {
+        return render(request, reply, settings, 'login', { redirectTo, state: { ...emptyForm(), alert: 'That sign-in took too long. Please sign in again.', focus: 'username' } }, 401);
       }
+      const { status, state } = refusal(error, undefined, body, 'otp' in proof ? ['otp'] : ['recovery_code']);
       return render(request, reply, settings, 'login-second-factor', { mfaToken: body['mfa_token'], redirectTo, state: { ...state, focus: state.focus ?? 'otp' } }, status);
     }
   });
@@ -94,7 +95,7 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
       return await signedIn(reply, await loginWithPassword(app.deps, input.username, input.password, clientInfo(request)), undefined);
     } catch (error) {
       // REQUIRE_VERIFIED_EMAIL: no session before the address is confirmed.
-      if (error instanceof DomainError && error.code === 'EMAIL_NOT_VERIFIED') return render(request, reply, settings, 'message', { title: 'Check your mail', text: UNVERIFIED });
+      if (isCode(error, 'EMAIL_NOT_VERIFIED')) return render(request, reply, settings, 'message', { title: 'Check your mail', text: UNVERIFIED });
       throw error;
     }
   });
@@ -132,8 +133,8 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
       clearSessionCookie(reply, settings);
       return render(request, reply, settings, 'message', { title: 'Password changed', text: 'Your password has been changed and every device was signed out. Sign in with the new one.', signIn: true });
     } catch (error) {
+      if (isCode(error, 'INVALID_MAIL_TOKEN')) return render(request, reply, settings, 'message', expired, 400);
       const { status, state } = refusal(error, undefined, body, ['password']);
-      if (state.alert !== undefined) return render(request, reply, settings, 'message', expired, status);
       return render(request, reply, settings, 'reset-password', { token: input.token, state }, status);
     }
   });
@@ -165,8 +166,9 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
         await flow.spend((request.body as Body)['token'] ?? '', request);
         return render(request, reply, settings, 'message', { title: flow.title, text: flow.done, account: true });
       } catch (error) {
+        if (isCode(error, 'INVALID_MAIL_TOKEN')) return render(request, reply, settings, 'message', expired, 400);
         const { status, state } = refusal(error, undefined, {}, []);
-        return render(request, reply, settings, 'message', state.alert === 'Invalid or expired token' ? expired : { title: flow.title, text: state.alert, alert: true }, status);
+        return render(request, reply, settings, 'message', { title: flow.title, text: state.alert, alert: true }, status);
       }
     });
   }
