@@ -6,6 +6,10 @@ import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser } from '../helpers/mfa.js';
 import { PageClient, textOf } from '../helpers/pages.js';
 import { bearer, login, register } from '../helpers/requests.js';
+import { decodeJwt } from 'jose';
+import { findUserById } from '../../src/repositories/users.js';
+import { openLoginSession } from '../../src/services/login-session.js';
+import { PASSKEY_AMR } from '../../src/services/passkeys.js';
 
 const ORIGIN = 'http://127.0.0.1:8000';
 
@@ -319,6 +323,17 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual(body.excludeCredentials, []);
       const anonymous = await ctx.app.inject({ method: 'POST', url: '/account/passkeys/options', payload: { current_password: 'x' }, headers: { origin: ORIGIN } });
       assert.equal(anonymous.statusCode, 403, 'no CSRF secret, no options');
+    });
+
+    test('a passkey session counts as two factors: amr ["hwk","mfa"] in its access tokens and in the sessions list', async () => {
+      const user = await register(ctx.app);
+      const row = (await findUserById(ctx.database.handle.db, user.id))!;
+      const tokens = await openLoginSession(ctx.app.deps, row, { amr: PASSKEY_AMR }, { ip: '127.0.0.1', userAgent: 'test' });
+      assert.deepEqual(decodeJwt(tokens.access_token).amr, ['hwk', 'mfa']);
+      const refreshed = await ctx.app.inject({ method: 'POST', url: '/user/token/refresh', payload: { refresh_token: tokens.refresh_token } });
+      assert.deepEqual(decodeJwt(refreshed.json<{ access_token: string }>().access_token).amr, ['hwk', 'mfa'], 'kept by refreshes');
+      const listed = (await ctx.app.inject({ url: '/user/sessions', headers: bearer(tokens.access_token) })).json<{ amr: string[] }[]>();
+      assert.deepEqual(listed.map((s) => s.amr), [['hwk', 'mfa']]);
     });
 
     test('a passkey challenge is single use and short-lived; a forged answer is refused', async () => {
