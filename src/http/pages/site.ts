@@ -94,7 +94,9 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
     // must refuse; `same-origin` keeps the real Origin on our own posts and still tells other sites
     // nothing (the reset page's URL holds its token).
     reply.header('referrer-policy', 'same-origin');
-    if (!request.url.startsWith('/account/assets/')) reply.header('cache-control', 'no-store');
+    // Static files need no session (and should not touch it three times per page view).
+    if (request.url.startsWith('/account/assets/')) return;
+    reply.header('cache-control', 'no-store');
     if (request.method !== 'GET' && request.method !== 'HEAD' && !fromOurOwnPages(request, publicOrigin)) {
       throw Object.assign(new Error('cross-site request refused'), { statusCode: 403, code: 'CROSS_SITE' });
     }
