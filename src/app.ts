@@ -35,6 +35,7 @@ import { openKeyring } from './services/signing-keys.js';
 import { wellKnownRoutes } from './http/routes/well-known.js';
 import { accountRoutes } from './http/routes/account.js';
 import { accountPages } from './http/pages/account-pages.js';
+import { accountSite } from './http/pages/site.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
 import { folderTransport, smtpTransport } from './mail/transport.js';
 import { createDeferredWork } from './services/deferred.js';
@@ -244,6 +245,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(mfaRoutes, { prefix: '/user/mfa' });
   await app.register(accountRoutes, { prefix: '/user' });
   await app.register(accountPages, { prefix: '/user', appName: config.mail.appName });
+  await app.register(accountSite, {
+    prefix: '/account',
+    appName: config.mail.appName,
+    publicUrl: config.publicUrl,
+    allowedRedirectOrigins: config.allowedRedirectOrigins,
+    sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
+  });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer, publicUrl: config.publicUrl });
   await app.register(adminRoutes, { prefix: '/admin' });

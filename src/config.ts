@@ -82,6 +82,7 @@ export const EnvSchema = Type.Object({
   VERIFY_TOKEN_EXPIRE_HOURS: Type.Integer({ minimum: 1, maximum: 24, default: 24 }),
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
   MAIL_PER_ADDRESS_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  ALLOWED_REDIRECT_ORIGINS: Type.String({ default: '', description: 'comma-separated origins (https://app.example.com) the account pages may send a browser back to after sign-in' }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -197,6 +198,8 @@ export interface Config {
    * to finish) before the rest are cut. Longer than the proxy's upstream keepalive_timeout (deploy/nginx.conf).
    */
   readonly shutdownTimeoutSeconds: number;
+  /** Origins (scheme://host[:port]) `?redirect_to=` may name after a page sign-in, besides PUBLIC_URL's own (issue 15). */
+  readonly allowedRedirectOrigins: string[];
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -310,6 +313,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     management: { port: value.MANAGEMENT_PORT, host: value.MANAGEMENT_HOST },
     shutdownTimeoutSeconds: value.SHUTDOWN_TIMEOUT_SECONDS,
+    allowedRedirectOrigins: list(value.ALLOWED_REDIRECT_ORIGINS).map((origin) => origin.replace(/\/+$/, '')),
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

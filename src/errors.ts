@@ -32,6 +32,8 @@ export const ERROR_MESSAGES = {
   ADMIN_ROLE_REQUIRED: 'The admin role is required',
   LAST_ADMIN: 'This would leave no active admin: make another admin first',
   DATABASE_UNAVAILABLE: 'The database is unavailable; try again shortly',
+  PASSKEY_REJECTED: 'The passkey could not be verified; try again',
+  PASSKEY_NOT_FOUND: 'Passkey not found',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -273,6 +273,57 @@ export const mailOutbox = pgTable(
   ],
 );
 
+/**
+ * A browser's sign-in to the account pages (issue 15): the cookie holds an opaque token, stored here only
+ * as its SHA-256, pointing at a row of `sessions` — so the sessions list shows it and ending the session
+ * (or logout-all, a password change, deletion) ends the cookie too.
+ */
+export const browserSessions = pgTable(
+  'browser_sessions',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    createdAt: timestamptz('created_at').notNull(),
+  },
+  (t) => [index('browser_sessions_session_id_idx').on(t.sessionId)],
+);
+
+/** WebAuthn credentials (passkeys) of a user: the public key and what the ceremony needs to check it. */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The credential id, base64url, as the authenticator names it. */
+    credentialId: text('credential_id').notNull(),
+    /** COSE public key, base64url. */
+    publicKey: text('public_key').notNull(),
+    signCount: bigint('sign_count', { mode: 'number' }).notNull().default(0),
+    transports: text('transports').array().notNull().default(sql`'{}'::text[]`),
+    name: text('name').notNull(),
+    createdAt: timestamptz('created_at').notNull(),
+    lastUsedAt: timestamptz('last_used_at'),
+  },
+  (t) => [uniqueIndex('passkeys_credential_id_key').on(t.credentialId), index('passkeys_user_id_idx').on(t.userId)],
+);
+
+/**
+ * A WebAuthn ceremony's challenge, stored as SHA-256: single use (deleted by the statement that accepts
+ * it) and short-lived. A registration challenge belongs to the user who asked for it; a sign-in challenge
+ * to nobody (discoverable credentials: the authenticator says who).
+ */
+export const webauthnChallenges = pgTable('webauthn_challenges', {
+  challengeHash: text('challenge_hash').primaryKey(),
+  purpose: text('purpose').notNull(),
+  userId: integer('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: timestamptz('created_at').notNull(),
+  expiresAt: timestamptz('expires_at').notNull(),
+});
+
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
@@ -280,3 +331,4 @@ export type TotpFactorRow = typeof totpFactors.$inferSelect;
 export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;
 export type AccountTokenRow = typeof accountTokens.$inferSelect;
 export type MailOutboxRow = typeof mailOutbox.$inferSelect;
+export type PasskeyRow = typeof passkeys.$inferSelect;

@@ -65,6 +65,9 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   LAST_ADMIN: { status: 409 },
   /** The database is down or unreachable (db/unavailable.ts): the request may succeed once it is back. */
   DATABASE_UNAVAILABLE: { status: 503 },
+  /** A WebAuthn answer that does not verify, or whose challenge is unknown, spent or expired (issue 15). */
+  PASSKEY_REJECTED: { status: 400 },
+  PASSKEY_NOT_FOUND: { status: 404 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */

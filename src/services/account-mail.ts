@@ -9,11 +9,14 @@ import type { ServiceDeps } from './deps.js';
 
 export type MailDeps = Pick<ServiceDeps, 'db' | 'clock' | 'log' | 'mail'>;
 
-/** Where each mailed link points, under PUBLIC_URL: a page whose button spends the token (http/pages/). */
+/**
+ * Where each mailed link points, under PUBLIC_URL: an account page whose button spends the token
+ * (http/pages/; issue 15). The earlier `/user/…/confirm` pages still work for links already mailed.
+ */
 export const CONFIRM_PAGES: Record<RequestedMailKind, string> = {
-  reset_password: '/user/reset-password/confirm',
-  verify_email: '/user/verify/confirm',
-  change_email: '/user/change-email/confirm',
+  reset_password: '/account/reset-password',
+  verify_email: '/account/verify',
+  change_email: '/account/confirm-email',
 };
 
 const REQUESTED_KINDS: RequestedMailKind[] = ['reset_password', 'verify_email', 'change_email'];

@@ -46,7 +46,11 @@ export type SecurityEventType =
   | 'admin_user_viewed'
   | 'admin_sessions_viewed'
   | 'admin_sessions_ended'
-  | 'admin_events_viewed';
+  | 'admin_events_viewed'
+  // issue 15: passkeys
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'passkey_failed';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set([

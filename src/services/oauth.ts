@@ -62,7 +62,7 @@ export type Introspection =
 
 /** The `amr` of a session with two factors, as its access tokens carry it (see services/tokens.ts); else nothing. */
 const twoFactorAmr = (amr: unknown) =>
-  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && amr.includes('otp') ? { amr: amr as string[] } : {};
+  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && (amr.includes('otp') || amr.includes('mfa')) ? { amr: amr as string[] } : {};
 
 /** The user's current roles (from the row, not the token: a change shows at once), omitted when none, as in tokens. */
 const rolesOf = (user: UserRow) => (user.roles.length > 0 ? { roles: user.roles } : {});

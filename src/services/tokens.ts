@@ -41,12 +41,12 @@ async function storeRefreshToken(deps: ServiceDeps, db: ServiceDeps['db'], sessi
 }
 
 /**
- * `amr` goes only into tokens of sessions opened with the second factor (`["pwd","otp"]`). A password
- * login's token keeps the Python service's shape and size: the password is the only single factor there
+ * `amr` goes only into tokens of sessions opened with two factors: `["pwd","otp"]`, or a passkey's
+ * `["hwk","mfa"]` (issue 15). A password login's token keeps the Python service's shape and size: the password is the only single factor there
  * is, so a token without `amr` means exactly "password". Refreshes keep the session's value.
  * @see RFC 8176 §2; issue 14
  */
-const amrClaim = (session: Pick<SessionRow, 'amr'>) => (session.amr.includes('otp') ? { amr: session.amr } : {});
+const amrClaim = (session: Pick<SessionRow, 'amr'>) => (session.amr.includes('otp') || session.amr.includes('mfa') ? { amr: session.amr } : {});
 
 type TokenSubject = Pick<UserRow, 'id' | 'username' | 'roles'>;
 

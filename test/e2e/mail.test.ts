@@ -27,7 +27,7 @@ test('npm start with SMTP_URL: verification and password reset by mail, delivere
   const verification = await smtp.waitFor((m) => /confirm your e-mail address/.test(m.subject));
   assert.match(verification.subject, /^Acme Login: /);
   const verify = linkIn(verification);
-  assert.ok(verify.url.startsWith(`${publicUrl}/user/verify/confirm?token=`), verify.url);
+  assert.ok(verify.url.startsWith(`${publicUrl}/account/verify?token=`), verify.url);
   // A scanner opening the link spends nothing; the page's button (a plain form post) does.
   const pagePath = verify.url.slice(publicUrl.length);
   assert.equal((await curl(`${base}${pagePath}`)).status, 200);
@@ -71,8 +71,15 @@ test('npm start without SMTP_URL: mail becomes files under DATA_DIR/outbox/, and
     await new Promise((r) => setTimeout(r, 100));
   }
   const text = readdirSync(outbox).find((f) => f.endsWith('.txt'))!;
-  const token = /confirm\?token=([A-Za-z0-9_-]+)/.exec(readFileSync(join(outbox, text), 'utf8'))![1]!;
-  assert.match(readFileSync(join(outbox, text), 'utf8'), new RegExp(`http://127\\.0\\.0\\.1:${port}/user/reset-password/confirm\\?token=`));
+  const token = /reset-password\?token=([A-Za-z0-9_-]+)/.exec(readFileSync(join(outbox, text), 'utf8'))![1]!;
+  assert.match(readFileSync(join(outbox, text), 'utf8'), new RegExp(`http://127\\.0\\.0\\.1:${port}/account/reset-password\\?token=`));
+  // The link's page, its stylesheet and the passkey script are served by the real process (issue 15:
+  // `npm start`, then the browser, with no other step).
+  const landing = await curl(`${base}/account/reset-password?token=${token}`);
+  assert.equal(landing.status, 200);
+  assert.match(landing.body, /<label for="password">New password<\/label>/);
+  for (const asset of ['style.css', 'passkeys.js', 'index.umd.min.js']) assert.equal((await curl('-o', '/dev/null', `${base}/account/assets/${asset}`)).status, 200, asset);
+  assert.equal((await curl(`${base}/account`)).status, 303);
   const reset = await curl('-X', 'POST', `${base}/user/reset-password`, '-d', `token=${token}&password=brand-new-pass-1`);
   assert.equal(reset.status, 200, reset.body);
   server.child.kill('SIGTERM');

@@ -81,9 +81,9 @@ export class TestSmtpServer {
   }
 }
 
-/** The link a mail carries (`PUBLIC_URL…/confirm?token=…`) and its token. */
+/** The link a mail carries (`PUBLIC_URL/account/…?token=…`) and its token. */
 export function linkIn(mail: ReceivedMail): { url: string; token: string } {
-  const match = /(https?:\/\/[^\s"<>]+\/confirm\?token=([A-Za-z0-9_-]+))/.exec(mail.decoded);
+  const match = /(https?:\/\/[^\s"<>]+\?token=([A-Za-z0-9_-]+))/.exec(mail.decoded);
   if (!match) throw new Error(`no link in the mail "${mail.subject}"`);
   return { url: match[1]!, token: match[2]! };
 }

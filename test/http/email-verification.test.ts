@@ -28,7 +28,7 @@ for (const kind of await databaseKinds()) {
       const mail = verificationMail(user.email);
       assert.ok(mail, 'a verification mail arrived');
       const { url, token } = linkIn(mail);
-      assert.ok(url.startsWith('https://auth.example.com/base/user/verify/confirm?token='), url);
+      assert.ok(url.startsWith('https://auth.example.com/base/account/verify?token='), url);
       const { access_token } = await login(ctx.app, user.username, user.password);
       const before = await ctx.app.inject({ url: '/user/user', headers: bearer(access_token) });
       assert.equal(before.json().email_verified, false);

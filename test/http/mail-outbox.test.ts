@@ -74,10 +74,10 @@ for (const kind of await databaseKinds()) {
       const files = readdirSync(join(dataDir, 'outbox')).filter((f) => f.endsWith('.eml'));
       assert.equal(files.length, 1);
       const text = readFileSync(join(dataDir, 'outbox', files[0]!.replace(/\.eml$/, '.txt')), 'utf8');
-      assert.match(text, /^Choose a new password: http:\/\/localhost:8000\/user\/reset-password\/confirm\?token=[A-Za-z0-9_-]{43}$/m);
+      assert.match(text, /^Choose a new password: http:\/\/localhost:8000\/account\/reset-password\?token=[A-Za-z0-9_-]{43}$/m);
       const eml = readFileSync(join(dataDir, 'outbox', files[0]!), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
-      const token = /confirm\?token=([A-Za-z0-9_-]+)/.exec(eml)![1]!;
-      assert.match(eml, /http:\/\/localhost:8000\/user\/reset-password\/confirm\?token=/);
+      const token = /reset-password\?token=([A-Za-z0-9_-]+)/.exec(eml)![1]!;
+      assert.match(eml, /http:\/\/localhost:8000\/account\/reset-password\?token=/);
       assert.ok(logs.includes(join(dataDir, 'outbox', files[0]!)), 'the log says where the mail is');
       assert.equal(logs.includes(token), false, 'the token stays out of the log');
     });

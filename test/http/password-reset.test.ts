@@ -58,7 +58,7 @@ for (const kind of await databaseKinds()) {
     test('the link points at PUBLIC_URL whatever Host or X-Forwarded-Host the request names; the mail also has the bare token', async () => {
       const user = await register(ctx.app);
       const { url, token, mail } = await resetLink(user.email, { host: 'evil.example', 'x-forwarded-host': 'evil.example' });
-      assert.ok(url.startsWith(`${PUBLIC_URL}/user/reset-password/confirm?token=`), url);
+      assert.ok(url.startsWith(`${PUBLIC_URL}/account/reset-password?token=`), url);
       assert.doesNotMatch(mail.decoded, /evil\.example/);
       assert.ok(token.length >= 43, '256 bits, base64url');
       assert.match(mail.decoded, new RegExp(`code to the app: ${token}`));
@@ -158,11 +158,13 @@ for (const kind of await databaseKinds()) {
         const page = await ctx.app.inject({ url: path });
         assert.equal(page.statusCode, 200);
         assert.match(page.headers['content-type'] as string, /^text\/html/);
-        assert.match(page.body, /<form method="post" action="confirm">/);
+        assert.match(page.body, /<form method="post" action="\/account\/reset-password"/);
         assert.doesNotMatch(page.body, /<script|style=/i);
         assert.match(page.headers['content-security-policy'] as string, /script-src 'self'/);
         assert.equal(page.headers['cache-control'], 'no-store');
       }
+      const old = await ctx.app.inject({ url: `/user/reset-password/confirm?token=${token}` });
+      assert.match(old.body, /<form method="post" action="confirm">/, 'a link mailed before the pages moved still opens its page');
       const weak = await ctx.app.inject({ method: 'POST', url: '/user/reset-password/confirm', ...form({ token, password: 'short' }) });
       assert.equal(weak.statusCode, 422);
       assert.match(weak.body, /at least 8 characters/);

@@ -5,7 +5,7 @@ import { refreshTokens } from '../../services/tokens.js';
 import { changePassword, registerUser, toProfile } from '../../services/users.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, OAuthErrorBody, ValidationErrorBody } from '../schemas/common.js';
-import { MfaRequiredBody } from '../schemas/mfa.js';
+import { TokenForbiddenBody } from '../schemas/mfa.js';
 import { LoginTokenResponse, Profile, PublicUser, RefreshBody, RegisterBody, TokenBody, TokenResponse, UpdatePasswordBody } from '../schemas/user.js';
 
 const FORM_OR_JSON = ['application/x-www-form-urlencoded', 'application/json'];
@@ -37,7 +37,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         401: OAuthErrorBody,
         // The password was right but the login cannot finish here: a second factor is due, or the account
         // is disabled or its address unverified (REQUIRE_VERIFIED_EMAIL).
-        403: Type.Union([MfaRequiredBody, Detail]),
+        403: TokenForbiddenBody,
         422: ValidationErrorBody,
         429: Detail,
         503: Detail,
