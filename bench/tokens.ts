@@ -11,8 +11,9 @@ export function spreadUsers(users: number, count: number): number[] {
 /**
  * Access tokens exactly as src/crypto/jwt.ts signs them (HS256 with SECRET_KEY; sub, uid, sid, iat, exp,
  * jti), each naming the seeded, open session of its user: the service checks that session on every request.
+ * Their lifetime is the service's default ACCESS_TOKEN_EXPIRE_MINUTES: a longer one is refused (issue 12, point 9).
  */
-export async function mintAccessTokens(secretKey: string, userIds: number[], ttlSeconds = 3600): Promise<string[]> {
+export async function mintAccessTokens(secretKey: string, userIds: number[], ttlSeconds = 30 * 60): Promise<string[]> {
   const key = new TextEncoder().encode(secretKey);
   const now = Math.floor(Date.now() / 1000);
   return Promise.all(
