@@ -13,9 +13,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-function status(port: number, path: string): Promise<number> {
+/** The status of GET `path`, on a connection of its own (0 when nothing answers). */
+export function statusOf(port: number, path: string, timeoutMs = 1000): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 1000 }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -142,7 +143,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
   const deadline = started + (options.timeoutMs ?? 60_000);
   let readyMs = NaN;
   while (performance.now() < deadline && child.exitCode === null) {
-    if ((await status(options.port, options.readyPath)) === 200) {
+    if ((await statusOf(options.port, options.readyPath)) === 200) {
       readyMs = performance.now() - started;
       break;
     }

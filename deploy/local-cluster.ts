@@ -13,39 +13,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort, statusOf } from '../bench/process.js';
 import { EnvSchema } from '../src/config.js';
+
+export { freePort, statusOf };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TEMPLATE = join(ROOT, 'deploy', 'nginx.conf');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** The status of GET `path`, on a connection of its own (0 when nothing answers). */
-export function statusOf(port: number, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, log?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -120,7 +98,7 @@ export class Instance {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
     await waitFor(`instance ${this.index}`, async () => {
       if (child.exitCode !== null) throw new Error(`instance ${this.index} exited with ${child.exitCode}:\n${this.log().slice(-3000)}`);
-      return (await statusOf(this.port, '/readyz')) === 200;
+      return (await statusOf(this.port, '/readyz', 2000)) === 200;
     }, 60_000, () => this.log());
   }
 
@@ -204,7 +182,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
     const running = nginxProcess;
     await waitFor('nginx', async () => {
       if (running.exitCode !== null) throw new Error(`nginx exited with ${running.exitCode}:\n${log()}`);
-      return (await statusOf(port, '/healthz')) === 200;
+      return (await statusOf(port, '/healthz', 2000)) === 200;
     }, 15_000, log);
     return { url: `http://127.0.0.1:${port}`, port, instances, dir, nginxLog: log, stop };
   } catch (error) {
