@@ -30,6 +30,13 @@ export const ERROR_MESSAGES = {
   EMAIL_NOT_VERIFIED: 'Email not verified',
   PASSKEY_REJECTED: 'The passkey could not be verified; try again',
   PASSKEY_NOT_FOUND: 'Passkey not found',
+  OIDC_PROVIDER_NOT_FOUND: 'No such sign-in provider',
+  OIDC_PROVIDER_UNAVAILABLE: 'This sign-in provider cannot be reached right now; try again shortly',
+  OIDC_SIGN_IN_FAILED: 'The sign-in with the provider did not succeed; start again',
+  OIDC_LINK_REQUIRED: 'An account with this e-mail address already exists: sign in to it, then link this provider from your account page',
+  OIDC_IDENTITY_IN_USE: 'This identity is already linked to another account',
+  OIDC_IDENTITY_NOT_FOUND: 'Linked identity not found',
+  LAST_SIGN_IN_METHOD: 'This is the last way to sign in to the account: set a password or link another provider first',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;
