@@ -56,6 +56,10 @@ export function createProviderRegistry(configured: readonly OidcProviderConfig[]
         client.ClientSecretPost(settings.clientSecret),
         { timeout: DISCOVERY_TIMEOUT_SECONDS, ...(insecure && { execute: [client.allowInsecureRequests] }) },
       );
+      // The ID token's signature is checked against the provider's JWKS even though it comes straight from
+      // the token endpoint: OIDC Core §3.1.3.7 lets TLS stand in for it, but a loopback issuer has no TLS,
+      // and a signature check costs little.
+      client.enableNonRepudiationChecks(configuration);
       const provider = { settings, configuration };
       ready.set(settings.name, provider);
       failures.delete(settings.name);
