@@ -186,6 +186,8 @@ export const mfaChallenges = pgTable(
     usedAt: timestamptz('used_at'),
     /** The password check's `weak_password` finding, handed on to the reply that finally issues tokens. */
     weakPassword: jsonb('weak_password'),
+    /** How the first step was passed when not by password (issue 17: `{fed,idp:<name>}`); null means `{pwd}`. */
+    firstAmr: text('first_amr').array(),
   },
   (t) => [index('mfa_challenges_user_id_idx').on(t.userId)],
 );

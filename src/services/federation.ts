@@ -42,7 +42,7 @@ export async function loginWithIdentity(deps: ServiceDeps, identity: ProviderIde
     throw new DomainError('OIDC_SIGN_IN_FAILED');
   }
   await assertEmailVerified(deps, user, client);
-  await requireSecondFactor(deps, user, undefined, client);
+  await requireSecondFactor(deps, user, undefined, client, federatedAmr(identity.provider));
   return openLoginSession(deps, user, { amr: federatedAmr(identity.provider) }, client);
 }
 

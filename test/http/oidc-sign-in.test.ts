@@ -235,6 +235,9 @@ for (const kind of await databaseKinds()) {
       const done = await page.post('/account/login/second-factor', { mfa_token: mfaToken, otp: codeNow(user.secret, ctx.clock), redirect_to: '' });
       assert.equal(done.statusCode, 303, done.body);
       assert.ok(page.cookies.has('account_session'));
+      // The session says how: the provider, then the code — not a password.
+      const [session] = await selectRows<{ amr: string[] }>(ctx.app.deps.db, sql`select amr from sessions where user_id = ${user.id} order by created_at desc limit 1`);
+      assert.deepEqual(session!.amr, ['fed', 'idp:fake', 'otp']);
     });
 
     test('an unknown provider is 404; a provider the person refused at is a plain refusal', async () => {
