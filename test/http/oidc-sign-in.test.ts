@@ -297,6 +297,27 @@ for (const kind of await databaseKinds()) {
       assert.equal((await withPassword.post(`/account/identities/${pw!.id}/unlink`, {})).statusCode, 303);
     });
 
+    test('an account made by a provider sets a password through the reset flow; then its identity may be unlinked', async () => {
+      const name = uniqueName('reset');
+      const email = `${name}@idp.example`;
+      const page = browser();
+      assert.equal((await signInAs(page, { sub: `sub-${name}`, email, email_verified: true })).statusCode, 303);
+      assert.equal((await ctx.app.inject({ method: 'POST', url: '/user/forgot-password', ...form({ email }) })).statusCode, 202);
+      await ctx.app.deps.deferred.settled();
+      const [mail] = await selectRows<{ text_body: string }>(ctx.app.deps.db, sql`select text_body from mail_outbox where recipient = ${email} and kind = 'reset_password'`);
+      const token = /token=([A-Za-z0-9_-]+)/.exec(mail!.text_body)![1]!;
+      const reset = await ctx.app.inject({ method: 'POST', url: '/user/reset-password', payload: { token, password: 'a-new-long-password-9' } });
+      assert.equal(reset.statusCode, 200, reset.body);
+      const login = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: name, password: 'a-new-long-password-9' }) });
+      assert.equal(login.statusCode, 200, login.body);
+      const again = browser();
+      await again.signIn(name, 'a-new-long-password-9');
+      const user = (await userByEmail(email))!;
+      const [only] = await selectRows<{ id: number }>(ctx.app.deps.db, sql`select id from linked_identities where user_id = ${user.id}`);
+      assert.equal((await again.post(`/account/identities/${only!.id}/unlink`, {})).statusCode, 303);
+      assert.deepEqual(await identities(user.id), []);
+    });
+
     test('a link flow finished by a browser signed in to another account is refused', async () => {
       const a = await register(ctx.app);
       const b = await register(ctx.app);
