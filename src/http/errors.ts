@@ -67,6 +67,8 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   /** A state not of this browser, a spent or replayed code, an ID token that does not verify: one answer. */
   OIDC_SIGN_IN_FAILED: { status: 400 },
   OIDC_LINK_REQUIRED: { status: 409 },
+  /** No account is made on an address the provider has not verified (it would hold someone else's address). */
+  OIDC_EMAIL_NOT_VERIFIED: { status: 403 },
   OIDC_IDENTITY_IN_USE: { status: 409 },
   OIDC_IDENTITY_NOT_FOUND: { status: 404 },
   LAST_SIGN_IN_METHOD: { status: 409 },

@@ -31,7 +31,7 @@ export const federatedAmr = (provider: string) => ['fed', `idp:${provider}`];
  *    provider says the address is verified AND the account's address is verified — anything less and
  *    whoever controls the provider's record could take over an account made by someone else (or made
  *    in advance by an attacker: "pre-account takeover"); the person signs in and links from the account page;
- * 3. otherwise a new account is made, with no usable password.
+ * 3. otherwise a new account is made, with no usable password — only on an address the provider verified.
  * Then, as for a password sign-in: REQUIRE_VERIFIED_EMAIL, the second factor, the session.
  * @see issue 17; Sudhodanan & Paverd, "Pre-hijacked accounts" (USENIX Security 2022)
  */
@@ -55,7 +55,7 @@ async function accountOf(deps: ServiceDeps, identity: ProviderIdentity, client: 
     if (user === undefined) throw new DomainError('OIDC_SIGN_IN_FAILED');
     return user;
   }
-  if (identity.email === null) throw new DomainError('OIDC_SIGN_IN_FAILED');
+  if (identity.email === null) throw new DomainError('OIDC_EMAIL_NOT_VERIFIED');
   const existing = await findUserByEmail(deps.db, identity.email);
   if (existing) {
     // Never link on an address either side has not verified.
@@ -66,6 +66,9 @@ async function accountOf(deps: ServiceDeps, identity: ProviderIdentity, client: 
     await link(deps, existing, identity, client, true);
     return existing;
   }
+  // A new account takes the address as its own: on an address the provider has not verified, whoever
+  // owns it would later reset the password of an account whose identity someone else still holds.
+  if (!identity.emailVerified) throw new DomainError('OIDC_EMAIL_NOT_VERIFIED');
   return createAccount(deps, identity, client);
 }
 
@@ -180,4 +183,9 @@ export async function unlinkIdentity(deps: ServiceDeps, user: UserRow, id: numbe
   });
   if (!removed) throw new DomainError('OIDC_IDENTITY_NOT_FOUND');
   await recordSecurityEvent(deps, { type: 'identity_unlinked', userId: user.id, client, details: { identityId: id } });
+}
+
+/** A provider sign-in refused before any account was involved (state, code or ID token): audited, logged at warn. */
+export async function recordFederatedFailure(deps: ServiceDeps, provider: string, reason: string, client: ClientInfo): Promise<void> {
+  await recordSecurityEvent(deps, { type: 'federated_login_failed', userId: null, client, details: { provider, reason: reason.slice(0, 200) } });
 }

@@ -112,6 +112,19 @@ for (const kind of await databaseKinds()) {
       assert.equal((await identities(user.id))[0]!.email, `new-${email}`);
     });
 
+    test('no account is made on an address the provider has not verified, or without an address', async () => {
+      for (const claims of [{ sub: 'unverified-new', email: 'unverified-new@idp.example', email_verified: false }, { sub: 'no-address' }]) {
+        const page = browser();
+        const res = await signInAs(page, claims);
+        assert.equal(res.statusCode, 403, res.body);
+        assert.match(textOf(res.body), /has not confirmed an e-mail address/);
+        assert.equal(page.cookies.has('account_session'), false);
+      }
+      assert.equal(await userByEmail('unverified-new@idp.example'), undefined);
+      const [none] = await selectRows<{ n: number }>(ctx.app.deps.db, sql`select count(*)::int as n from linked_identities where subject in ('unverified-new', 'no-address')`);
+      assert.equal(none!.n, 0);
+    });
+
     test('usernames are derived from the address and de-duplicated', async () => {
       const taken = await register(ctx.app);
       const res = await signInAs(browser(), { sub: `sub-${taken.username}`, email: `${taken.username}@other-idp.example`, email_verified: true });
@@ -165,6 +178,8 @@ for (const kind of await databaseKinds()) {
       assert.match(textOf(withOtherFlow.body), /did not succeed/);
       assert.equal(victim.cookies.has('account_session'), false);
       assert.equal(await userByEmail('csrf-attacker@idp.example'), undefined);
+      const events = await selectRows<{ details: { provider: string } }>(ctx.app.deps.db, sql`select details from audit_events where type = 'federated_login_failed' and user_id is null`);
+      assert.ok(events.length >= 2 && events.every((e) => e.details.provider === 'fake'));
       // A cookie that was altered does not open.
       await start(victim);
       victim.cookies.set('account_oidc', `${victim.cookies.get('account_oidc')!.slice(0, -4)}AAAA`);
@@ -253,7 +268,7 @@ for (const kind of await databaseKinds()) {
       // An account made by the provider: its identity is its only way in.
       const name = uniqueName('only');
       const page = browser();
-      assert.equal((await signInAs(page, { sub: `sub-${name}`, email: `${name}@idp.example`, email_verified: false })).statusCode, 303);
+      assert.equal((await signInAs(page, { sub: `sub-${name}`, email: `${name}@idp.example`, email_verified: true })).statusCode, 303);
       const user = (await userByEmail(`${name}@idp.example`))!;
       const home = await page.get('/account');
       const [only] = await selectRows<{ id: number }>(ctx.app.deps.db, sql`select id from linked_identities where user_id = ${user.id}`);

@@ -3,7 +3,7 @@ import Type from 'typebox';
 import { DomainError, MfaRequiredError } from '../../errors.js';
 import { authorizationRequest, callbackUrl, completeAuthorization } from '../../oidc/flow.js';
 import type { DiscoveredProvider, ProviderRegistry } from '../../oidc/registry.js';
-import { linkIdentityTo, loginWithIdentity, unlinkIdentity } from '../../services/federation.js';
+import { linkIdentityTo, loginWithIdentity, recordFederatedFailure, unlinkIdentity } from '../../services/federation.js';
 import { clientInfo } from '../auth-guard.js';
 import { FLOW_TTL_SECONDS, flowCookie } from './oidc-cookie.js';
 import { emptyForm, finishSignIn, render, requirePage, type PageSettings } from './page-kit.js';
@@ -70,11 +70,12 @@ export async function oidcPages(app: FastifyInstance, options: OidcPageOptions):
     start(request, reply, '', request.page!.user.id),
   );
 
-  app.get('/oauth/:name/callback', { schema: { hide: true, params: NameParams, querystring: CallbackQuery } }, async (request, reply) => {
+  // Each callback may cost a request to the provider: it counts as a sign-in attempt of this address.
+  app.get('/oauth/:name/callback', { schema: { hide: true, params: NameParams, querystring: CallbackQuery }, onRequest: app.throttles.loginPerIp }, async (request, reply) => {
     const flow = cookie.take(request, reply, flowKey, app.deps.clock.now());
     const query = request.query as { error?: string };
-    const refused = (reason: string, text = 'The sign-in with the provider did not succeed. Start again from the sign-in page.') => {
-      request.log.warn({ provider: name(request), reason }, 'provider sign-in refused');
+    const refused = async (reason: string, text = 'The sign-in with the provider did not succeed. Start again from the sign-in page.') => {
+      await recordFederatedFailure(app.deps, name(request), reason, clientInfo(request));
       return render(request, reply, settings, 'message', { title: 'Sign-in failed', text, alert: true, signIn: true }, 400);
     };
     // No flow of this browser (another browser's state, a replay after the cookie was spent, expired): refused
@@ -112,6 +113,9 @@ export async function oidcPages(app: FastifyInstance, options: OidcPageOptions):
       }
       if (error instanceof DomainError && error.code === 'OIDC_LINK_REQUIRED') {
         return render(request, reply, settings, 'message', { title: 'Sign in to link this provider', text: LINK_REQUIRED, alert: true, signIn: true }, 409);
+      }
+      if (error instanceof DomainError && error.code === 'OIDC_EMAIL_NOT_VERIFIED') {
+        return render(request, reply, settings, 'message', { title: 'E-mail address not confirmed', text: error.message, alert: true, signIn: true }, 403);
       }
       if (error instanceof DomainError && error.code === 'EMAIL_NOT_VERIFIED') {
         return render(request, reply, settings, 'message', { title: 'Check your mail', text: 'Confirm your e-mail address first: open the link we mailed to it, then sign in.' }, 403);
