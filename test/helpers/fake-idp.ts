@@ -18,7 +18,7 @@ export interface IssueOptions {
  * answers each code once with the ID token the test asked for. It signs with a real RS256 key (jose), so
  * the service's validation is the real one; only the login pages are missing (the test makes the codes).
  */
-export async function startFakeIdp(clientId: string) {
+export async function startFakeIdp(clientId: string, port = 0) {
   const { privateKey, publicKey } = await generateKeyPair('RS256');
   const foreign = await generateKeyPair('RS256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
@@ -61,7 +61,7 @@ export async function startFakeIdp(clientId: string) {
     }
     json(404, { error: 'not_found' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let next = 0;
   return {
