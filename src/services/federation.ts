@@ -72,10 +72,13 @@ async function accountOf(deps: ServiceDeps, identity: ProviderIdentity, client: 
   return createAccount(deps, identity, client);
 }
 
-/** A username from the address's local part (or the provider's name), made unique with a number. */
+/**
+ * A username from the address's local part (or the provider's name), in the API's username alphabet,
+ * short enough (22) that a number or a random suffix added to make it unique keeps it within 32.
+ */
 function usernameBase(identity: ProviderIdentity): string {
-  const local = (identity.email ?? '').split('@')[0]!.normalize('NFKC').replace(/[^A-Za-z0-9._-]/g, '').slice(0, 32);
-  return local.length >= 3 ? local : `${identity.provider}-user`;
+  const local = (identity.email ?? '').split('@')[0]!.normalize('NFKC').replace(/[^A-Za-z0-9._-]/g, '').slice(0, 22);
+  return local.length >= 3 ? local : `${identity.provider.slice(0, 17)}-user`;
 }
 
 async function freeUsername(deps: ServiceDeps, base: string): Promise<string> {
@@ -83,7 +86,7 @@ async function freeUsername(deps: ServiceDeps, base: string): Promise<string> {
     const candidate = n === 1 ? base : `${base}${n}`;
     if ((await findUserByLogin(deps.db, candidate)) === undefined) return candidate;
   }
-  return `${base}-${randomBytes(4).toString('hex')}`;
+  return `${base}-${randomBytes(3).toString('hex')}`;
 }
 
 /** The account and its identity commit together; a concurrent sign-up taking the name is retried with another. */

@@ -131,6 +131,13 @@ for (const kind of await databaseKinds()) {
       assert.equal(res.statusCode, 303, res.body);
       const made = (await userByEmail(`${taken.username}@other-idp.example`))!;
       assert.equal(made.username, `${taken.username}2`);
+      // Within the API's username rules, however long or foreign the address.
+      for (const local of ['a'.repeat(60), 'élodie+tag', 'x']) {
+        const sub = uniqueName('long');
+        assert.equal((await signInAs(browser(), { sub, email: `${local}.${sub}@idp.example`.slice(-254), email_verified: true })).statusCode, 303);
+        const [row] = await selectRows<{ username: string }>(ctx.app.deps.db, sql`select u.username from users u join linked_identities i on i.user_id = u.id where i.subject = ${sub}`);
+        assert.match(row!.username, /^[A-Za-z0-9_.-]{3,32}$/, row!.username);
+      }
     });
 
     test('linking rule: verified by the provider AND verified here links; unverified on either side does not', async () => {
