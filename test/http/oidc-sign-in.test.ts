@@ -94,7 +94,8 @@ for (const kind of await databaseKinds()) {
       const user = (await userByEmail(email))!;
       assert.equal(user.username, name);
       assert.equal(user.email_verified, true);
-      assert.match(await profileOf(page), /Fake IdP/);
+      // Listed with the other sessions, saying how it was opened.
+      assert.match(await profileOf(page), /this browser through Fake IdP/);
       assert.deepEqual(await identities(user.id), [{ provider: 'fake', subject: `sub-${name}`, email, email_verified: true }]);
       // The session is an ordinary one, recording the provider.
       const [session] = await selectRows<{ amr: string[] }>(ctx.app.deps.db, sql`select amr from sessions where user_id = ${user.id}`);
