@@ -36,6 +36,8 @@ import { wellKnownRoutes } from './http/routes/well-known.js';
 import { accountRoutes } from './http/routes/account.js';
 import { accountPages } from './http/pages/account-pages.js';
 import { accountSite } from './http/pages/site.js';
+import { createProviderRegistry } from './oidc/registry.js';
+import { deriveKey } from './crypto/aead.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
 import { folderTransport, smtpTransport } from './mail/transport.js';
 import { createDeferredWork } from './services/deferred.js';
@@ -92,6 +94,16 @@ function jwtKeys(options: AppOptions, clock: Clock): Promise<JwtKeys> | JwtKeys 
   const { algorithm } = config.jwt;
   if (algorithm === 'HS256') return hmacKeys(secretKey);
   return openKeyring({ db, clock }, { algorithm, secretKey, accessTokenTtlSeconds: config.accessTokenTtlSeconds });
+}
+
+/**
+ * The OpenID providers of OIDC_PROVIDERS, discovered before the app serves (issue 17): one that cannot be
+ * discovered is logged and left out, and tried again on its next use; it never stops the service.
+ */
+async function openIdProviders(config: Config, clock: Clock, app: FastifyInstance, secretKey: string) {
+  const registry = createProviderRegistry(config.oidcProviders, { clock, log: app.log });
+  await registry.start();
+  return { registry, flowKey: deriveKey(secretKey, 'oidc-flow') };
 }
 
 /** Builds the application; never listens. Used by the server process and by the tests. */
@@ -251,6 +263,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     publicUrl: config.publicUrl,
     allowedRedirectOrigins: config.allowedRedirectOrigins,
     sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
+    oidc: await openIdProviders(config, clock, app, options.secretKey),
   });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer, publicUrl: config.publicUrl });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { parseOidcProviders, type OidcProviderConfig } from './oidc/config.js';
 
 // Spelled out: literals made by .map() would widen to string, and the static type to never.
 const LogLevel = Type.Union([
@@ -83,6 +84,7 @@ export const EnvSchema = Type.Object({
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
   MAIL_PER_ADDRESS_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   ALLOWED_REDIRECT_ORIGINS: Type.String({ default: '', description: 'comma-separated origins (https://app.example.com) the account pages may send a browser back to after sign-in' }),
+  OIDC_PROVIDERS: Type.String({ default: '', description: 'comma-separated names of OpenID Connect providers; each is set up by its OIDC_<NAME>_* variables' }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -200,6 +202,8 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   /** Origins (scheme://host[:port]) `?redirect_to=` may name after a page sign-in, besides PUBLIC_URL's own (issue 15). */
   readonly allowedRedirectOrigins: string[];
+  /** Sign-in with other OpenID Connect providers (issue 17): OIDC_PROVIDERS and each one's OIDC_<NAME>_* variables. */
+  readonly oidcProviders: readonly OidcProviderConfig[];
   readonly jwt: {
     algorithm: Env['JWT_ALGORITHM'];
     issuer: string | undefined;
@@ -252,6 +256,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     }
     throw new ConfigError([...byName.values()]);
   }
+  const oidc = parseOidcProviders(value.OIDC_PROVIDERS, env);
+  if (oidc.problems.length > 0) throw new ConfigError(oidc.problems);
   return Object.freeze({
     secretKey: value.SECRET_KEY,
     databaseUrl: value.DATABASE_URL === undefined ? undefined : normaliseDatabaseUrl(value.DATABASE_URL),
@@ -314,6 +320,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     management: { port: value.MANAGEMENT_PORT, host: value.MANAGEMENT_HOST },
     shutdownTimeoutSeconds: value.SHUTDOWN_TIMEOUT_SECONDS,
     allowedRedirectOrigins: list(value.ALLOWED_REDIRECT_ORIGINS).map((origin) => origin.replace(/\/+$/, '')),
+    oidcProviders: oidc.providers,
     jwt: {
       algorithm: value.JWT_ALGORITHM,
       issuer: value.JWT_ISSUER?.replace(/\/+$/, ''),

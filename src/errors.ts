@@ -34,6 +34,14 @@ export const ERROR_MESSAGES = {
   DATABASE_UNAVAILABLE: 'The database is unavailable; try again shortly',
   PASSKEY_REJECTED: 'The passkey could not be verified; try again',
   PASSKEY_NOT_FOUND: 'Passkey not found',
+  OIDC_PROVIDER_NOT_FOUND: 'No such sign-in provider',
+  OIDC_PROVIDER_UNAVAILABLE: 'This sign-in provider cannot be reached right now; try again shortly',
+  OIDC_SIGN_IN_FAILED: 'The sign-in with the provider did not succeed; start again',
+  OIDC_LINK_REQUIRED: 'An account with this e-mail address already exists: sign in to it, then link this provider from your account page',
+  OIDC_EMAIL_NOT_VERIFIED: 'The provider has not confirmed an e-mail address for you: confirm it there, or create an account here and link the provider from your account page',
+  OIDC_IDENTITY_IN_USE: 'This identity is already linked to another account',
+  OIDC_IDENTITY_NOT_FOUND: 'Linked identity not found',
+  LAST_SIGN_IN_METHOD: 'This is the last way to sign in to the account: set a password or link another provider first',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

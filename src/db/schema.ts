@@ -216,6 +216,8 @@ export const mfaChallenges = pgTable(
     securityStamp: integer('security_stamp').notNull().default(0),
     /** The password check's `weak_password` finding, handed on to the reply that finally issues tokens. */
     weakPassword: jsonb('weak_password'),
+    /** How the first step was passed when not by password (issue 17: `{fed,idp:<name>}`); null means `{pwd}`. */
+    firstAmr: text('first_amr').array(),
   },
   (t) => [index('mfa_challenges_user_id_idx').on(t.userId)],
 );
@@ -332,3 +334,27 @@ export type MfaChallengeRow = typeof mfaChallenges.$inferSelect;
 export type AccountTokenRow = typeof accountTokens.$inferSelect;
 export type MailOutboxRow = typeof mailOutbox.$inferSelect;
 export type PasskeyRow = typeof passkeys.$inferSelect;
+
+/**
+ * Identities at other OpenID providers linked to an account (issue 17): one per (provider, subject) — the
+ * `sub` claim is the provider's stable name for a person, the e-mail is not. `email` and `email_verified`
+ * are what the provider stated at the last sign-in, kept to show on the account page and to audit linking.
+ */
+export const linkedIdentities = pgTable(
+  'linked_identities',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    provider: text('provider').notNull(),
+    subject: text('subject').notNull(),
+    email: text('email'),
+    emailVerified: boolean('email_verified').notNull().default(false),
+    createdAt: timestamptz('created_at').notNull(),
+    lastUsedAt: timestamptz('last_used_at'),
+  },
+  (t) => [uniqueIndex('linked_identities_provider_subject_key').on(t.provider, t.subject), index('linked_identities_user_id_idx').on(t.userId)],
+);
+
+export type LinkedIdentityRow = typeof linkedIdentities.$inferSelect;

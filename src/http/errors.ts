@@ -68,6 +68,17 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   /** A WebAuthn answer that does not verify, or whose challenge is unknown, spent or expired (issue 15). */
   PASSKEY_REJECTED: { status: 400 },
   PASSKEY_NOT_FOUND: { status: 404 },
+  OIDC_PROVIDER_NOT_FOUND: { status: 404 },
+  /** Not discovered yet (down at start-up): Retry-After says when the next attempt is due (issue 17). */
+  OIDC_PROVIDER_UNAVAILABLE: { status: 503 },
+  /** A state not of this browser, a spent or replayed code, an ID token that does not verify: one answer. */
+  OIDC_SIGN_IN_FAILED: { status: 400 },
+  OIDC_LINK_REQUIRED: { status: 409 },
+  /** No account is made on an address the provider has not verified (it would hold someone else's address). */
+  OIDC_EMAIL_NOT_VERIFIED: { status: 403 },
+  OIDC_IDENTITY_IN_USE: { status: 409 },
+  OIDC_IDENTITY_NOT_FOUND: { status: 404 },
+  LAST_SIGN_IN_METHOD: { status: 409 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */

@@ -7,7 +7,7 @@
 /** Mails a person asks for; these count against the per-address sending limit. */
 export type RequestedMailKind = 'reset_password' | 'verify_email' | 'change_email';
 /** Notices of changes to an account (ASVS 5.0 6.3.7); `second_factor_*` are for the TOTP work (issue 14). */
-export type NoticeKind = 'password_changed' | 'username_changed' | 'email_change_requested' | 'email_changed' | 'account_deleted' | 'second_factor_enabled' | 'second_factor_disabled' | 'recovery_codes_regenerated' | 'passkey_added' | 'passkey_removed';
+export type NoticeKind = 'password_changed' | 'username_changed' | 'email_change_requested' | 'email_changed' | 'account_deleted' | 'second_factor_enabled' | 'second_factor_disabled' | 'recovery_codes_regenerated' | 'passkey_added' | 'passkey_removed' | 'identity_linked' | 'identity_unlinked';
 
 export interface ComposedMail {
   subject: string;
@@ -72,6 +72,8 @@ const NOTICES: Record<NoticeKind, (ctx: MailContext) => [string, string]> = {
   passkey_added: (c) => ['a passkey was added', `A passkey was added to your ${c.appName} account; it can now sign in with it.`],
   passkey_removed: (c) => ['a passkey was removed', `A passkey was removed from your ${c.appName} account.`],
   recovery_codes_regenerated: (c) => ['new recovery codes were made', `New recovery codes were made for your ${c.appName} account; the earlier ones no longer work.`],
+  identity_linked: (c) => ['a sign-in provider was linked', `Another identity provider was linked to your ${c.appName} account; it can now sign in with it.`],
+  identity_unlinked: (c) => ['a sign-in provider was unlinked', `An identity provider was unlinked from your ${c.appName} account.`],
 };
 
 export function noticeMail(kind: NoticeKind, ctx: MailContext): ComposedMail {

@@ -4,7 +4,7 @@ import { mfaChallenges, type MfaChallengeRow } from '../db/schema.js';
 
 export async function insertMfaChallenge(
   db: Database,
-  challenge: { tokenHash: string; userId: number; createdAt: Date; expiresAt: Date; securityStamp: number; weakPassword: unknown },
+  challenge: { tokenHash: string; userId: number; createdAt: Date; expiresAt: Date; securityStamp: number; weakPassword: unknown; firstAmr?: string[] | null },
 ): Promise<void> {
   await db.insert(mfaChallenges).values(challenge);
 }

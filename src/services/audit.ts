@@ -50,7 +50,11 @@ export type SecurityEventType =
   // issue 15: passkeys
   | 'passkey_added'
   | 'passkey_removed'
-  | 'passkey_failed';
+  | 'passkey_failed'
+  // issue 17: other identity providers
+  | 'identity_linked'
+  | 'identity_unlinked'
+  | 'federated_login_failed';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set([
@@ -61,6 +65,7 @@ const ALARMING: ReadonlySet<SecurityEventType> = new Set([
   'mfa_failed',
   'reauthentication_failed',
   'login_refused',
+  'federated_login_failed',
 ]);
 
 /** Writes a security event to the audit table and to the log. Never carries secrets. */

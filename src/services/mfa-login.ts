@@ -21,7 +21,14 @@ export const MFA_TOKEN_TTL_SECONDS = 5 * 60;
  * `weak_password` finding on). No session, no token. A wrong password never gets here: it is the plain 401.
  * @see https://auth0.com/docs/secure/multi-factor-authentication/authenticate-using-ropg-flow-with-mfa
  */
-export async function requireSecondFactor(deps: ServiceDeps, user: UserRow, weakness: PasswordWeakness | undefined, client: ClientInfo): Promise<void> {
+export async function requireSecondFactor(
+  deps: ServiceDeps,
+  user: UserRow,
+  weakness: PasswordWeakness | undefined,
+  client: ClientInfo,
+  /** How the first step was passed, when not by password (a provider sign-in, issue 17). */
+  firstAmr?: string[],
+): Promise<void> {
   if (!user.mfaEnabled) return;
   const mfaToken = newOpaqueToken();
   const now = deps.clock.now();
@@ -34,6 +41,7 @@ export async function requireSecondFactor(deps: ServiceDeps, user: UserRow, weak
     expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL_SECONDS * 1000),
     securityStamp: user.securityStamp,
     weakPassword: weakness ?? null,
+    firstAmr: firstAmr ?? null,
   });
   await recordSecurityEvent(deps, { type: 'mfa_required', userId: user.id, client });
   throw new MfaRequiredError(mfaToken);
@@ -72,5 +80,5 @@ export async function loginWithSecondFactor(deps: ServiceDeps, mfaToken: string,
   );
   if (secondFactor === 'recovery_code') await recordSecurityEvent(deps, { type: 'recovery_code_used', userId: user.id, client });
   const weakness = (claimed.weakPassword ?? undefined) as PasswordWeakness | undefined;
-  return openLoginSession(deps, user, { amr: ['pwd', 'otp'], weakness, secondFactor }, client);
+  return openLoginSession(deps, user, { amr: [...(claimed.firstAmr ?? ['pwd']), 'otp'], weakness, secondFactor }, client);
 }

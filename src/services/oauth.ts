@@ -3,6 +3,7 @@ import { hashOpaqueToken } from '../crypto/opaque-tokens.js';
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { findRefreshTokenWithSession } from '../repositories/refresh-tokens.js';
+import { amrClaim } from './tokens.js';
 import { revokeSession } from '../repositories/sessions.js';
 import { findUserById } from '../repositories/users.js';
 import { authenticateAccessToken } from './access.js';
@@ -60,10 +61,6 @@ export type Introspection =
       scope: string;
     };
 
-/** The `amr` of a session with two factors, as its access tokens carry it (see services/tokens.ts); else nothing. */
-const twoFactorAmr = (amr: unknown) =>
-  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && (amr.includes('otp') || amr.includes('mfa')) ? { amr: amr as string[] } : {};
-
 /** The user's current roles (from the row, not the token: a change shows at once), omitted when none, as in tokens. */
 const rolesOf = (user: UserRow) => (user.roles.length > 0 ? { roles: user.roles } : {});
 
@@ -83,7 +80,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
         exp: claims.exp,
         ...(claims.iat === undefined ? {} : { iat: claims.iat }),
         ...(claims.jti === undefined ? {} : { jti: claims.jti }),
-        ...twoFactorAmr(claims.amr),
+        ...amrClaim(claims.amr),
         scope: '',
       };
     } catch (error) {
@@ -107,7 +104,7 @@ export async function introspectToken(deps: ServiceDeps, token: string): Promise
     ...rolesOf(user),
     exp: Math.floor(found.token.expiresAt.getTime() / 1000),
     iat: Math.floor(found.token.createdAt.getTime() / 1000),
-    ...twoFactorAmr(found.session.amr),
+    ...amrClaim(found.session.amr),
     scope: '',
   };
 }

@@ -41,18 +41,20 @@ async function storeRefreshToken(deps: ServiceDeps, db: ServiceDeps['db'], sessi
 }
 
 /**
- * `amr` goes only into tokens of sessions opened with two factors: `["pwd","otp"]`, or a passkey's
- * `["hwk","mfa"]` (issue 15). A password login's token keeps the Python service's shape and size: the password is the only single factor there
- * is, so a token without `amr` means exactly "password". Refreshes keep the session's value.
- * @see RFC 8176 §2; issue 14
+ * `amr` (RFC 8176) goes into every token whose session was opened by anything but the password alone:
+ * `["pwd","otp"]` (second factor), `["hwk","mfa"]` (passkey), `["fed","idp:<name>"]` (an OpenID provider,
+ * with `"otp"` after a second factor). A password login's token keeps the Python service's shape and size:
+ * a token without `amr` means exactly "password". Refreshes keep the session's value.
+ * @see RFC 8176 §2; issues 14, 15 and 17
  */
-const amrClaim = (session: Pick<SessionRow, 'amr'>) => (session.amr.includes('otp') || session.amr.includes('mfa') ? { amr: session.amr } : {});
+export const amrClaim = (amr: unknown): { amr?: string[] } =>
+  Array.isArray(amr) && amr.every((method) => typeof method === 'string') && !(amr.length === 1 && amr[0] === 'pwd') ? { amr: amr as string[] } : {};
 
 type TokenSubject = Pick<UserRow, 'id' | 'username' | 'roles'>;
 
 async function pair(deps: ServiceDeps, user: TokenSubject, session: SessionRow, refreshToken: string): Promise<TokenPair> {
   return {
-    access_token: await deps.accessTokens.sign({ userId: user.id, username: user.username, sessionId: session.id, ...amrClaim(session), roles: user.roles }),
+    access_token: await deps.accessTokens.sign({ userId: user.id, username: user.username, sessionId: session.id, ...amrClaim(session.amr), roles: user.roles }),
     token_type: 'bearer',
     expires_in: deps.accessTokenTtlSeconds,
     refresh_token: refreshToken,

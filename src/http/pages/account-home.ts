@@ -4,6 +4,7 @@ import { deleteOwnAccount, updateProfile } from '../../services/account.js';
 import { requestEmailChange } from '../../services/email-change.js';
 import { requestVerifyToken } from '../../services/email-verification.js';
 import { confirmTotpEnrolment, disableTotp, regenerateRecoveryCodes, startTotpEnrolment } from '../../services/mfa.js';
+import { listIdentities } from '../../services/federation.js';
 import { listPasskeys, removePasskey, renameOwnPasskey } from '../../services/passkeys.js';
 import { endSession, listSessions, logoutEverywhere } from '../../services/sessions.js';
 import { changePassword } from '../../services/users.js';
@@ -25,6 +26,8 @@ const NOTICES: Record<string, string> = {
   passkey_added: 'The passkey has been added.',
   passkey_renamed: 'The passkey has been renamed.',
   passkey_removed: 'The passkey has been removed.',
+  identity_linked: 'The provider has been linked: you can sign in with it.',
+  identity_unlinked: 'The provider has been unlinked.',
 };
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{1,64}$' }) });
@@ -42,8 +45,8 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
 
   async function home(request: FastifyRequest, reply: FastifyReply, state: FormState = emptyForm(), status = 200, notice?: string) {
     const { id } = user(request);
-    const [sessions, passkeys] = await Promise.all([listSessions(app.deps, id, sessionId(request)), listPasskeys(app.deps, id)]);
-    return render(request, reply, settings, 'account', { sessions, passkeys, state, notice }, status);
+    const [sessions, passkeys, identities] = await Promise.all([listSessions(app.deps, id, sessionId(request)), listPasskeys(app.deps, id), listIdentities(app.deps, id)]);
+    return render(request, reply, settings, 'account', { sessions, passkeys, identities, state, notice }, status);
   }
 
   /** Runs a change; a refusal shows the account page again, with the error beside the field of form `name`. */

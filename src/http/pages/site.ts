@@ -10,7 +10,9 @@ import { Eta } from 'eta';
 import { DomainError, InvalidInputError } from '../../errors.js';
 import { browserPrincipal } from '../../services/browser-sessions.js';
 import { statusOf } from '../errors.js';
+import type { ProviderRegistry } from '../../oidc/registry.js';
 import { accountHomePages } from './account-home.js';
+import { oidcPages } from './oidc-pages.js';
 import { render, type PageSettings } from './page-kit.js';
 import { passkeyPages } from './passkey-pages.js';
 import { signInPages } from './sign-in-pages.js';
@@ -24,6 +26,8 @@ export interface SiteOptions {
   publicUrl: string;
   allowedRedirectOrigins: readonly string[];
   sessionMaxLifetimeSeconds: number;
+  /** Sign-in with other OpenID providers (issue 17); absent or empty: no provider buttons, no /account/oauth routes. */
+  oidc?: { registry: ProviderRegistry; flowKey: Buffer };
 }
 
 /**
@@ -75,8 +79,10 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
     // `__Host-` (RFC 6265bis): only over https, path /, no Domain — a sibling subdomain cannot plant one.
     sessionCookie: secure ? '__Host-account_session' : 'account_session',
     sessionMaxAgeSeconds: options.sessionMaxLifetimeSeconds,
+    providers: (options.oidc?.registry.configured ?? []).map(({ name, label }) => ({ name, label })),
   };
-  const csp = pageCsp(options.allowedRedirectOrigins);
+  // A provider's authorization endpoint is where the link form's redirect goes, so form-action names it.
+  const formOrigins = () => [...options.allowedRedirectOrigins, ...(options.oidc?.registry.origins() ?? [])];
 
   await app.register(cookie);
   await app.register(csrf, {
@@ -89,7 +95,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
 
   app.decorateRequest('page', null);
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('content-security-policy', csp);
+    reply.header('content-security-policy', pageCsp(formOrigins()));
     // helmet's `no-referrer` makes Chromium send `Origin: null` with a form post, which the check below
     // must refuse; `same-origin` keeps the real Origin on our own posts and still tells other sites
     // nothing (the reset page's URL holds its token).
@@ -123,6 +129,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
   await app.register(signInPages, settings);
   await app.register(accountHomePages, settings);
   await app.register(passkeyPages, settings);
+  if (options.oidc && options.oidc.registry.configured.length > 0) await app.register(oidcPages, { ...settings, ...options.oidc });
 }
 
 /** Words for people; the status as the API would give it. A 5xx names nothing internal. */
