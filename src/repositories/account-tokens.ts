@@ -13,6 +13,10 @@ export async function deleteAccountTokens(db: Database, userId: number, purposes
   await db.delete(accountTokens).where(and(eq(accountTokens.userId, userId), inArray(accountTokens.purpose, purposes)));
 }
 
+/** The token with this hash, if it is of this purpose and not expired. */
+const liveToken = (tokenHash: string, purpose: AccountTokenPurpose, now: Date) =>
+  and(eq(accountTokens.tokenHash, tokenHash), eq(accountTokens.purpose, purpose), gt(accountTokens.expiresAt, now));
+
 /** A live token of this purpose, without spending it (to check a new password before the token is spent). */
 export async function findAccountToken(
   db: Database,
@@ -23,7 +27,7 @@ export async function findAccountToken(
   const [row] = await db
     .select()
     .from(accountTokens)
-    .where(and(eq(accountTokens.tokenHash, tokenHash), eq(accountTokens.purpose, purpose), gt(accountTokens.expiresAt, now)))
+    .where(liveToken(tokenHash, purpose, now))
     .limit(1);
   return row;
 }
@@ -40,7 +44,7 @@ export async function redeemAccountToken(
 ): Promise<AccountTokenRow | undefined> {
   const [row] = await db
     .delete(accountTokens)
-    .where(and(eq(accountTokens.tokenHash, tokenHash), eq(accountTokens.purpose, purpose), gt(accountTokens.expiresAt, now)))
+    .where(liveToken(tokenHash, purpose, now))
     .returning();
   return row;
 }
