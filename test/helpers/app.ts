@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { migrate } from '../../src/db/migrate.js';
 import { appManagementSources, buildManagementApp } from '../../src/http/management.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+import { TestSmtpServer } from './smtp.js';
 
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdef0123456789abcdef';
 
@@ -63,4 +64,20 @@ export async function useManagementApp(t: TestContext, app: FastifyInstance): Pr
   const management = await buildManagementApp(appManagementSources(app));
   t.after(() => management.close());
   return management;
+}
+
+export type MailTestApp = TestApp & { smtp: TestSmtpServer; close(): Promise<void> };
+
+/** The real application delivering to an in-process SMTP server of its own (SMTP_URL); `close` stops both. */
+export async function buildMailTestApp(kind: DatabaseKind, env: Record<string, string> = {}): Promise<MailTestApp> {
+  const smtp = await TestSmtpServer.start();
+  const testApp = await buildTestApp(kind, { SMTP_URL: smtp.url, ...env });
+  return {
+    ...testApp,
+    smtp,
+    async close() {
+      await testApp.close();
+      await smtp.stop();
+    },
+  };
 }

@@ -1,24 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { buildTestApp, deliverMail, type TestApp } from '../helpers/app.js';
+import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
-import { linkIn, TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn, type TestSmtpServer } from '../helpers/smtp.js';
 import { deleteAccount } from '../../src/services/account.js';
 
 for (const kind of await databaseKinds()) {
   describe(`profile update and account deletion on ${kind}`, () => {
     let smtp: TestSmtpServer;
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url });
+      ctx = await buildMailTestApp(kind);
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     const patch = (token: string, payload: Record<string, string>) => ctx.app.inject({ method: 'PATCH', url: '/user/user', headers: bearer(token), payload });
     const remove = (token: string, currentPassword: string) =>

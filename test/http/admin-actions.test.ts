@@ -2,25 +2,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { changeUserRole } from '../../src/services/roles.js';
-import { buildTestApp, deliverMail, type TestApp } from '../helpers/app.js';
+import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { enrolledUser } from '../helpers/mfa.js';
 import { bearer, form, login, register } from '../helpers/requests.js';
-import { linkIn, TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn, type TestSmtpServer } from '../helpers/smtp.js';
 
 /** The admin routes that reuse the account's own flows: deletion, a reset mail, a second-factor reset. */
 for (const kind of await databaseKinds()) {
   describe(`admin actions through the account's own flows on ${kind}`, () => {
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     let smtp: TestSmtpServer;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url, PUBLIC_URL: 'https://auth.example.com' });
+      ctx = await buildMailTestApp(kind, { PUBLIC_URL: 'https://auth.example.com' });
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     async function admin() {
       const user = await register(ctx.app);

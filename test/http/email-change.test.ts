@@ -1,22 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, deliverMail, type TestApp } from '../helpers/app.js';
+import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
-import { linkIn, TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn, type TestSmtpServer } from '../helpers/smtp.js';
 
 for (const kind of await databaseKinds()) {
   describe(`e-mail change on ${kind}`, () => {
     let smtp: TestSmtpServer;
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url });
+      ctx = await buildMailTestApp(kind);
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     const change = (token: string, fields: Record<string, string>) =>
       ctx.app.inject({ method: 'POST', url: '/user/change-email', headers: bearer(token), payload: fields });

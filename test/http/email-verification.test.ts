@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, deliverMail, type TestApp } from '../helpers/app.js';
+import { buildTestApp, buildMailTestApp, deliverMail, type MailTestApp, type TestApp } from '../helpers/app.js';
 import { sql } from 'drizzle-orm';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register } from '../helpers/requests.js';
-import { linkIn, TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn, type TestSmtpServer } from '../helpers/smtp.js';
 
 for (const kind of await databaseKinds()) {
   describe(`e-mail verification on ${kind}`, () => {
     let smtp: TestSmtpServer;
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url, PUBLIC_URL: 'https://auth.example.com/base' });
+      ctx = await buildMailTestApp(kind, { PUBLIC_URL: 'https://auth.example.com/base' });
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     const verify = (token: string) => ctx.app.inject({ method: 'POST', url: '/user/verify', ...form({ token }) });
     const verificationMail = (email: string) => smtp.to(email).filter((m) => /confirm your e-mail address/.test(m.subject)).at(-1);
@@ -74,15 +71,12 @@ for (const kind of await databaseKinds()) {
 
   describe(`REQUIRE_VERIFIED_EMAIL on ${kind}`, () => {
     let smtp: TestSmtpServer;
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url, REQUIRE_VERIFIED_EMAIL: 'true' });
+      ctx = await buildMailTestApp(kind, { REQUIRE_VERIFIED_EMAIL: 'true' });
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     test('a right password of an unverified account is 403; a wrong one is the plain 401; verified logs in', async () => {
       const user = await register(ctx.app);

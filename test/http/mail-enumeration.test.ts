@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { buildTestApp, deliverMail, type TestApp } from '../helpers/app.js';
+import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { form, register, uniqueName } from '../helpers/requests.js';
-import { TestSmtpServer } from '../helpers/smtp.js';
+import type { TestSmtpServer } from '../helpers/smtp.js';
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -15,16 +15,13 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  */
 for (const kind of await databaseKinds()) {
   describe(`forgot-password and request-verify-token do not tell which addresses have accounts, on ${kind}`, () => {
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     let smtp: TestSmtpServer;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url, MAIL_PER_ADDRESS_PER_HOUR: '100' });
+      ctx = await buildMailTestApp(kind, { MAIL_PER_ADDRESS_PER_HOUR: '100' });
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     for (const url of ['/user/forgot-password', '/user/request-verify-token']) {
       test(`${url}: same status, body and headers, median times within 1.5×`, async (t) => {

@@ -5,22 +5,19 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { buildTestApp, deliverMail } from '../helpers/app.js';
+import { buildMailTestApp, buildTestApp, deliverMail } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { form, register } from '../helpers/requests.js';
-import { linkIn, TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn } from '../helpers/smtp.js';
 import { queueNotice } from '../../src/services/account-mail.js';
 import { sendPasswordResetForUser } from '../../src/services/password-reset.js';
 
 for (const kind of await databaseKinds()) {
   describe(`the mail outbox on ${kind}`, () => {
     test('SMTP down: the request still answers at once, the mail waits, retries with backoff, and is delivered when SMTP is back', async (t) => {
-      const smtp = await TestSmtpServer.start();
-      const ctx = await buildTestApp(kind, { SMTP_URL: smtp.url });
-      t.after(async () => {
-        await ctx.close();
-        await smtp.stop();
-      });
+      const ctx = await buildMailTestApp(kind);
+      const smtp = ctx.smtp;
+      t.after(() => ctx.close());
       const user = await register(ctx.app);
       await deliverMail(ctx.app);
       await smtp.stop();
@@ -83,12 +80,9 @@ for (const kind of await databaseKinds()) {
     });
 
     test('exported for other services: a reset mail on a user’s behalf, and a notice of a given kind', async (t) => {
-      const smtp = await TestSmtpServer.start();
-      const ctx = await buildTestApp(kind, { SMTP_URL: smtp.url });
-      t.after(async () => {
-        await ctx.close();
-        await smtp.stop();
-      });
+      const ctx = await buildMailTestApp(kind);
+      const smtp = ctx.smtp;
+      t.after(() => ctx.close());
       const user = await register(ctx.app);
       assert.equal(await sendPasswordResetForUser(ctx.app.deps, user.id, { adminId: 7 }), true);
       assert.equal(await queueNotice(ctx.app.deps, user.id, 'second_factor_enabled'), true);

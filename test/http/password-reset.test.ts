@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { buildTestApp, deliverMail, type TestApp } from '../helpers/app.js';
+import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
-import { linkIn, TestSmtpServer } from '../helpers/smtp.js';
+import { linkIn, type TestSmtpServer } from '../helpers/smtp.js';
 
 const PUBLIC_URL = 'https://auth.example.com';
 
 for (const kind of await databaseKinds()) {
   describe(`password reset by e-mail on ${kind}`, () => {
-    let ctx: TestApp & { close(): Promise<void> };
+    let ctx: MailTestApp;
     let smtp: TestSmtpServer;
     before(async () => {
-      smtp = await TestSmtpServer.start();
-      ctx = await buildTestApp(kind, { SMTP_URL: smtp.url, PUBLIC_URL });
+      ctx = await buildMailTestApp(kind, { PUBLIC_URL });
+      smtp = ctx.smtp;
     });
-    after(async () => {
-      await ctx.close();
-      await smtp.stop();
-    });
+    after(() => ctx.close());
 
     const forgot = (email: string, headers: Record<string, string> = {}) =>
       ctx.app.inject({ method: 'POST', url: '/user/forgot-password', ...form({ email }), headers: { ...form({ email }).headers, ...headers } });
