@@ -59,6 +59,21 @@ for (const kind of await databaseKinds()) {
     const userByEmail = async (email: string) =>
       (await selectRows<{ id: number; username: string; email_verified: boolean; hash_password: string }>(ctx.app.deps.db, sql`select * from users where lower(email) = lower(${email})`))[0];
 
+    test('a disabled or banned account is refused through its provider too, as after a right password (403)', async () => {
+      const name = uniqueName('fedoff');
+      const claims = { sub: `sub-${name}`, email: `${name}@idp.example`, email_verified: true };
+      assert.equal((await signInAs(browser(), claims)).statusCode, 303);
+      const user = (await userByEmail(claims.email))!;
+      await ctx.app.deps.db.execute(sql`update users set is_active = false where id = ${user.id}`);
+      const disabled = await signInAs(browser(), claims);
+      assert.equal(disabled.statusCode, 403, disabled.body);
+      assert.match(disabled.body, /Account disabled/);
+      await ctx.app.deps.db.execute(sql`update users set is_active = true, banned_until = ${new Date(ctx.clock.now().getTime() + 3600_000).toISOString()}::timestamptz where id = ${user.id}`);
+      assert.equal((await signInAs(browser(), claims)).statusCode, 403, 'banned');
+      const [refused] = await selectRows<{ n: number }>(ctx.app.deps.db, sql`select count(*)::int as n from audit_events where user_id = ${user.id} and type = 'login_refused'`);
+      assert.equal(refused!.n, 2);
+    });
+
     test('the redirect to the provider: code flow, PKCE S256, state and nonce, the registered redirect URI; the checks ride in a sealed HttpOnly cookie', async () => {
       const page = browser();
       const { res, location, state, nonce } = await start(page);
