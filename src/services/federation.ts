@@ -8,9 +8,7 @@ import { findUserByEmail, findUserById, findUserByLogin, insertUser, tokensValid
 import { queueNoticeMail } from './account-mail.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
-import { assertEmailVerified } from './email-verification.js';
-import { refuseDisabledAccount } from './account-status.js';
-import { openLoginSession, type LoginTokens } from './login-session.js';
+import { assertMaySignIn, openLoginSession, type LoginTokens } from './login-session.js';
 import { requireSecondFactor } from './mfa-login.js';
 
 /**
@@ -38,10 +36,7 @@ export const federatedAmr = (provider: string) => ['fed', `idp:${provider}`];
  */
 export async function loginWithIdentity(deps: ServiceDeps, identity: ProviderIdentity, client: ClientInfo): Promise<LoginTokens> {
   const user = await accountOf(deps, identity, client);
-  // The same checks, in the same order, as after a right password: disabled or banned (403), then
-  // REQUIRE_VERIFIED_EMAIL.
-  await refuseDisabledAccount(deps, user, client);
-  await assertEmailVerified(deps, user, client);
+  await assertMaySignIn(deps, user, client);
   await requireSecondFactor(deps, user, undefined, client, federatedAmr(identity.provider));
   return openLoginSession(deps, user, { amr: federatedAmr(identity.provider) }, client);
 }

@@ -1,12 +1,10 @@
 import { DomainError, InvalidInputError } from '../errors.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
-import { openLoginSession, type LoginTokens } from './login-session.js';
+import { assertMaySignIn, openLoginSession, type LoginTokens } from './login-session.js';
 import { loginWithSecondFactor, requireSecondFactor } from './mfa-login.js';
 import { refreshTokens } from './tokens.js';
 import { passwordWeakness } from './passwords-policy.js';
 import { authenticate } from './users.js';
-import { assertEmailVerified } from './email-verification.js';
-import { refuseDisabledAccount } from './account-status.js';
 
 export interface TokenRequest {
   grant_type?: string;
@@ -28,8 +26,7 @@ function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K
 /** A password login: checks the credentials, opens a session and issues its first tokens. */
 export async function loginWithPassword(deps: ServiceDeps, login: string, password: string, client: ClientInfo): Promise<LoginTokens> {
   const user = await authenticate(deps, login, password, client);
-  await refuseDisabledAccount(deps, user, client);
-  await assertEmailVerified(deps, user, client);
+  await assertMaySignIn(deps, user, client);
   const weakness = passwordWeakness(deps, password, user);
   await requireSecondFactor(deps, user, weakness, client);
   return openLoginSession(deps, user, { amr: ['pwd'], weakness }, client);

@@ -1,7 +1,9 @@
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { recordLogin } from '../repositories/users.js';
+import { refuseDisabledAccount } from './account-status.js';
 import { recordSecurityEvent } from './audit.js';
+import { assertEmailVerified } from './email-verification.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
 import type { PasswordWeakness } from './passwords-policy.js';
 import { startSession } from './sessions.js';
@@ -16,6 +18,16 @@ export interface CompletedLogin {
   weakness?: PasswordWeakness | undefined;
   /** Audited with the login: which second factor was used. */
   secondFactor?: 'otp' | 'recovery_code';
+}
+
+/**
+ * What every way in checks once the first factor is proved (a right password, a passkey, a provider's ID
+ * token), in this order: a disabled or banned account is refused (403), then, with REQUIRE_VERIFIED_EMAIL,
+ * an unverified address (403). Never before the proof: a guesser learns nothing from them.
+ */
+export async function assertMaySignIn(deps: ServiceDeps, user: UserRow, client: ClientInfo): Promise<void> {
+  await refuseDisabledAccount(deps, user, client);
+  await assertEmailVerified(deps, user, client);
 }
 
 /** The end of every login, with one factor or two: opens the session and issues its first tokens. */

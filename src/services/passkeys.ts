@@ -17,9 +17,7 @@ import { insertWebauthnChallenge, spendWebauthnChallenge, type ChallengePurpose 
 import { queueNoticeMail } from './account-mail.js';
 import { recordSecurityEvent } from './audit.js';
 import type { ClientInfo, ServiceDeps } from './deps.js';
-import { assertEmailVerified } from './email-verification.js';
-import { openLoginSession, type LoginTokens } from './login-session.js';
-import { refuseDisabledAccount } from './account-status.js';
+import { assertMaySignIn, openLoginSession, type LoginTokens } from './login-session.js';
 import { confirmCurrentPassword } from './reauthentication.js';
 
 /** How long a ceremony may take, from the options to the authenticator's answer. */
@@ -185,9 +183,7 @@ export async function loginWithPasskey(deps: ServiceDeps, response: Authenticati
   }
   const user = await findUserById(deps.db, passkey.userId);
   if (user === undefined) throw new DomainError('PASSKEY_REJECTED');
-  // The same checks, in the same order, as after a right password (contracts of issues 11 and 13).
-  await refuseDisabledAccount(deps, user, client);
-  await assertEmailVerified(deps, user, client);
+  await assertMaySignIn(deps, user, client);
   await markPasskeyUsed(deps.db, passkey.id, result.authenticationInfo.newCounter, deps.clock.now());
   return openLoginSession(deps, user, { amr: PASSKEY_AMR }, client);
 }
