@@ -9,17 +9,17 @@ import { DomainError, InvalidInputError, StartupError } from './errors.js';
 import { configFromProcess, openMigratedDatabase, resolveSecretKey, serve } from './server.js';
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster.js';
-import { loadPasswordBlocklist } from './services/password-blocklist.js';
-import { registerUser } from './services/users.js';
+import { loadPasswordBlocklist } from './services/account/password-blocklist.js';
+import { registerUser } from './services/account/registration.js';
 import { systemClock } from './clock.js';
 import type { AsymmetricAlgorithm } from './crypto/jwt.js';
-import { listUsableSigningKeys } from './repositories/signing-keys.js';
-import { rotateSigningKey } from './services/signing-keys.js';
+import { listUsableSigningKeys } from './repositories/sessions/signing-keys.js';
+import { rotateSigningKey } from './services/sessions/signing-keys.js';
 import pino from 'pino';
 import { loggerOptions } from './logging.js';
 import { listSecurityEvents } from './services/audit.js';
-import { clearLockouts } from './services/lockout.js';
-import { ADMIN_ROLE, changeUserRole, isValidRole, ROLE_RULE, rolesOf } from './services/roles.js';
+import { clearLockouts } from './services/sign-in/lockout.js';
+import { ADMIN_ROLE, changeUserRole, isValidRole, ROLE_RULE, rolesOf } from './services/admin/roles.js';
 
 const USAGE = `Usage: user-services [command] [options]
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
-import { parseOidcProviders, type OidcProviderConfig } from './oidc/config.js';
+import { parseOidcProviders, type OidcProviderConfig } from './config-federation.js';
 
 // Spelled out: literals made by .map() would widen to string, and the static type to never.
 const LogLevel = Type.Union([
@@ -128,7 +128,7 @@ export interface Config {
     baseDelaySeconds: number;
     maxDelaySeconds: number;
     resetAfterSeconds: number;
-    /** How long a login waits for its turn behind concurrent logins under the same name (services/lockout.ts). */
+    /** How long a login waits for its turn behind concurrent logins under the same name (services/sign-in/lockout.ts). */
     queueWaitSeconds: number;
   };
   /** Requests per `windowSeconds`; `enabled: false` turns the limits off (benchmarks, trusted networks). */
@@ -178,7 +178,7 @@ export interface Config {
    * where links point). PUBLIC_URL, else JWT_ISSUER, else the listening address.
    */
   readonly publicUrl: string;
-  /** Mailed links and tokens (services/account-mail.ts, src/mail/). No SMTP URL: mail is written to `DATA_DIR/outbox/`. */
+  /** Mailed links and tokens (services/account/account-mail.ts, src/mail/). No SMTP URL: mail is written to `DATA_DIR/outbox/`. */
   readonly mail: {
     smtpUrl: string | undefined;
     from: string;

@@ -44,3 +44,9 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>, destination?: De
     stream: destination ?? pino.destination({ dest: 1, sync: false }),
   };
 }
+
+/** Structured logging, satisfied by pino (and so by Fastify's `app.log`). */
+export interface Log {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}

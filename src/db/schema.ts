@@ -143,7 +143,7 @@ export const auditEvents = pgTable(
     occurredAt: timestamptz('occurred_at').notNull(),
     type: text('type').notNull(),
     /**
-     * No foreign key: when an account is deleted its events stay, naming it by id only (services/account.ts
+     * No foreign key: when an account is deleted its events stay, naming it by id only (services/account/profile.ts
      * removes the names from their details), so a security review can still follow what happened.
      */
     userId: integer('user_id'),

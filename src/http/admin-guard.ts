@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { DomainError, InvalidInputError } from '../errors.js';
-import { ADMIN_ROLE, hasRole } from '../services/roles.js';
+import { ADMIN_ROLE, hasRole } from '../services/admin/roles.js';
 
 /**
  * onRequest hook after `requireUser`: the role is checked on the user row this request just read, not on

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessTokenClaims } from '../crypto/jwt.js';
 import type { UserRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
-import { authenticateAccessToken } from '../services/access.js';
+import { authenticateAccessToken } from '../services/sessions/access-tokens.js';
 import type { ClientInfo } from '../services/deps.js';
 import { canonicalAddress } from './client-address.js';
 

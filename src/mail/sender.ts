@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import type { MailOutboxRow } from '../db/schema.js';
-import { claimDueMails, markMailAttemptFailed, markMailSent } from '../repositories/mail-outbox.js';
-import type { Log } from '../services/deps.js';
+import { claimDueMails, markMailAttemptFailed, markMailSent } from '../repositories/account/mail-outbox.js';
+import type { Log } from '../logging.js';
 import type { MailTransport } from './transport.js';
 
 /** First retry after 30 s, doubling, at most every 15 minutes. */

@@ -1,7 +1,19 @@
 import { eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { loginFailures } from '../db/schema.js';
-import type { LockoutPolicy } from '../services/lockout.js';
+
+/** LOCKOUT_*: how failed attempts under one key slow the next ones (services/sign-in/lockout.ts applies it). */
+export interface LockoutPolicy {
+  /** Consecutive failures before the first delay. */
+  threshold: number;
+  /** The first delay; each further failure doubles it. */
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** Failures older than this are forgotten. */
+  resetAfterSeconds: number;
+  /** How long a login waits for its turn behind concurrent logins under the same name. */
+  queueWaitSeconds?: number;
+}
 
 export type LoginFailureRow = typeof loginFailures.$inferSelect;
 

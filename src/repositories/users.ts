@@ -1,3 +1,5 @@
+// Repositories: queries, (db | tx, args) → plain rows. Tables several capabilities share (users, audit events,
+// login failures) live at this folder's root; a table of one capability lives in that capability's folder.
 import { and, eq, or, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { users, type UserRow } from '../db/schema.js';

@@ -1,16 +1,5 @@
-import type { Log } from './deps.js';
-
-/**
- * Work a request starts but does not wait for. The enumeration-safe endpoints (forgot-password,
- * request-verify-token) answer first and only then look the address up, so neither the answer nor its
- * timing can depend on whether the account exists.
- */
-export interface DeferredWork {
-  /** Runs `task` after the current turn of the event loop (after the reply is on its way); failures are logged. */
-  run(name: string, task: () => Promise<unknown>): void;
-  /** Resolves when every task started so far has finished (shutdown, tests). */
-  settled(): Promise<void>;
-}
+import type { Log } from '../logging.js';
+import type { DeferredWork } from './deps.js';
 
 /**
  * Tasks waiting or running at once. A flood of forgot-password requests must not grow memory without

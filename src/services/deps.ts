@@ -1,17 +1,16 @@
+// The services' shared kernel: what every capability folder is handed (ServiceDeps) and the small types
+// they share. It imports only from the floors below (clock, crypto, db, repositories, logging), never from
+// a service, so every folder can depend on it without a circle.
 import type { Clock } from '../clock.js';
 import type { AccessTokens } from '../crypto/jwt.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import type { Database } from '../db/client.js';
-import type { DeferredWork } from './deferred.js';
-import type { KeyedGate } from './keyed-gate.js';
-import type { LockoutPolicy } from './lockout.js';
-import type { PasswordPolicy } from './passwords-policy.js';
+import type { KeyedGate } from '../keyed-gate.js';
+import type { Log } from '../logging.js';
+import type { LockoutPolicy } from '../repositories/login-failures.js';
 
-/** Structured logging, satisfied by pino (and so by Fastify's `app.log`). */
-export interface Log {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-}
+export type { Log, LockoutPolicy };
+
 
 export interface SessionPolicy {
   refreshTokenTtlSeconds: number;
@@ -46,6 +45,31 @@ export interface MailPolicy {
   requireVerifiedEmail: boolean;
   /** Registration mails a verification link (when SMTP is set up, or verification is required). */
   verifyOnRegistration: boolean;
+}
+
+/**
+ * Work a request starts but does not wait for. The enumeration-safe endpoints (forgot-password,
+ * request-verify-token) answer first and only then look the address up, so neither the answer nor its
+ * timing can depend on whether the account exists. Made by `createDeferredWork` (deferred.ts).
+ */
+export interface DeferredWork {
+  /** Runs `task` after the current turn of the event loop (after the reply is on its way); failures are logged. */
+  run(name: string, task: () => Promise<unknown>): void;
+  /** Resolves when every task started so far has finished (shutdown, tests). */
+  settled(): Promise<void>;
+}
+
+/** The common and breached passwords (account/password-blocklist.ts loads them). */
+export interface PasswordBlocklist {
+  /** O(1); case-insensitive, after NFKC normalisation. */
+  has(password: string): boolean;
+  readonly size: number;
+}
+
+export interface PasswordPolicy {
+  /** PASSWORD_MIN_LENGTH: at least 8. */
+  minLength: number;
+  blocklist: PasswordBlocklist;
 }
 
 /** What the domain services need, passed in so tests can swap the clock or the hasher. */

@@ -1,7 +1,7 @@
 import { deleteAuditEventsBefore } from '../repositories/audit-events.js';
 import { deleteLoginFailuresBefore } from '../repositories/login-failures.js';
-import { deleteExpiredAccountTokens } from '../repositories/account-tokens.js';
-import { deleteFinishedMailsBefore } from '../repositories/mail-outbox.js';
+import { deleteExpiredAccountTokens } from '../repositories/account/account-tokens.js';
+import { deleteFinishedMailsBefore } from '../repositories/account/mail-outbox.js';
 import type { ServiceDeps } from './deps.js';
 
 /**

@@ -8,8 +8,8 @@ import { PageClient, textOf } from '../helpers/pages.js';
 import { bearer, login, register } from '../helpers/requests.js';
 import { decodeJwt } from 'jose';
 import { findUserById } from '../../src/repositories/users.js';
-import { openLoginSession } from '../../src/services/login-session.js';
-import { PASSKEY_AMR } from '../../src/services/passkeys.js';
+import { openLoginSession } from '../../src/services/sign-in/login-session.js';
+import { PASSKEY_AMR } from '../../src/services/second-factor/passkeys.js';
 
 const ORIGIN = 'http://127.0.0.1:8000';
 

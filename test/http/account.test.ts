@@ -5,7 +5,7 @@ import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
 import { linkIn, type TestSmtpServer } from '../helpers/smtp.js';
-import { deleteAccount } from '../../src/services/account.js';
+import { deleteAccount } from '../../src/services/account/profile.js';
 
 for (const kind of await databaseKinds()) {
   describe(`profile update and account deletion on ${kind}`, () => {

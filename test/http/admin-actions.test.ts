@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { changeUserRole } from '../../src/services/roles.js';
+import { changeUserRole } from '../../src/services/admin/roles.js';
 import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { enrolledUser } from '../helpers/mfa.js';

@@ -5,7 +5,7 @@ import { decodeJwt } from 'jose';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
-import { changeUserRole } from '../../src/services/roles.js';
+import { changeUserRole } from '../../src/services/admin/roles.js';
 
 const INTROSPECTION_SECRET = 'introspection-secret-for-tests';
 

@@ -9,8 +9,8 @@ import { buildMailTestApp, buildTestApp, deliverMail } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { form, register } from '../helpers/requests.js';
 import { linkIn } from '../helpers/smtp.js';
-import { queueNotice } from '../../src/services/account-mail.js';
-import { sendPasswordResetForUser } from '../../src/services/password-reset.js';
+import { queueNotice } from '../../src/services/account/account-mail.js';
+import { sendPasswordResetForUser } from '../../src/services/account/password-reset.js';
 
 for (const kind of await databaseKinds()) {
   describe(`the mail outbox on ${kind}`, () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { resetSecondFactor } from '../../src/services/mfa.js';
+import { resetSecondFactor } from '../../src/services/second-factor/totp-enrolment.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { authed, codeNow, enrolledUser, mfaToken, redeem } from '../helpers/mfa.js';

@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { clearLockouts } from '../../src/services/lockout.js';
+import { clearLockouts } from '../../src/services/sign-in/lockout.js';
 import { buildTestApp, TEST_SECRET_KEY, type TestApp } from '../helpers/app.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser, mfaToken, redeem } from '../helpers/mfa.js';

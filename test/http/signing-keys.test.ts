@@ -13,7 +13,7 @@ import {
 } from 'jose';
 import { buildApp } from '../../src/app.js';
 import { SealedKeyError } from '../../src/crypto/signing-keys.js';
-import { rotateSigningKey } from '../../src/services/signing-keys.js';
+import { rotateSigningKey } from '../../src/services/sessions/signing-keys.js';
 import { TEST_SECRET_KEY, useTestApp, type TestApp } from '../helpers/app.js';
 import { databaseKinds } from '../helpers/databases.js';
 import { bearer, login, register } from '../helpers/requests.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { amrClaim } from '../../src/services/tokens.js';
+import { amrClaim } from '../../src/services/sessions/token-pairs.js';
 
 test('amr goes into tokens of every session but a password-only one, whose tokens keep the Python shape', () => {
   assert.deepEqual(amrClaim(['pwd']), {}, 'a password login: no claim');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KeyedGate } from '../../src/services/keyed-gate.js';
+import { KeyedGate } from '../../src/keyed-gate.js';
 
 const refused = () => new Error('refused');
 

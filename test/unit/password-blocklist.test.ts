@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadPasswordBlocklist } from '../../src/services/password-blocklist.js';
+import { loadPasswordBlocklist } from '../../src/services/account/password-blocklist.js';
 
 test('the blocklist holds over 100,000 common and breached passwords', async () => {
   const blocklist = await loadPasswordBlocklist();

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { DomainError, InvalidInputError } from '../../errors.js';
-import { confirmEmailChange } from '../../services/email-change.js';
-import { verifyEmail } from '../../services/email-verification.js';
-import { resetPassword } from '../../services/password-reset.js';
+import { confirmEmailChange } from '../../services/account/email-change.js';
+import { verifyEmail } from '../../services/account/email-verification.js';
+import { resetPassword } from '../../services/account/password-reset.js';
 import { clientInfo } from '../auth-guard.js';
 import { statusOf } from '../errors.js';
 import { PageForm, TokenQuery } from '../schemas/account.js';
@@ -13,7 +13,7 @@ const FORM_LIMIT_BYTES = 16 * 1024;
 const EXPIRED = 'This link is invalid, used or expired. Ask for a new one.';
 
 interface Flow {
-  /** Under `/user`, as in services/account-mail.ts CONFIRM_PAGES. */
+  /** Under `/user`, as in services/account/account-mail.ts CONFIRM_PAGES. */
   path: string;
   title: string;
   intro: string;

@@ -5,8 +5,8 @@ import type { UserRow } from '../../db/schema.js';
 import { DomainError, InvalidInputError, type ErrorCode } from '../../errors.js';
 import { statusOf } from '../errors.js';
 import { PATTERN_MESSAGES } from '../schemas/common.js';
-import { openBrowserSession, type BrowserPrincipal } from '../../services/browser-sessions.js';
-import type { LoginTokens } from '../../services/login-session.js';
+import { openBrowserSession, type BrowserPrincipal } from '../../services/sessions/browser-sessions.js';
+import type { LoginTokens } from '../../services/sign-in/login-session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import { loginWithPasskey, passkeyLoginOptions, passkeyRegistrationOptions, registerPasskey } from '../../services/passkeys.js';
+import { loginWithPasskey, passkeyLoginOptions, passkeyRegistrationOptions, registerPasskey } from '../../services/second-factor/passkeys.js';
 import { clientInfo } from '../auth-guard.js';
 import { requirePage, startPageSession, type PageSettings } from './page-kit.js';
 import { safeRedirectTarget } from './redirect-target.js';

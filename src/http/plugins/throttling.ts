@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
-import { foldLoginName } from '../../services/lockout.js';
+import { foldLoginName } from '../../services/sign-in/lockout.js';
 import { addressBudgetKey } from '../client-address.js';
 
 type Hook = (request: FastifyRequest) => Promise<void>;

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { deleteOwnAccount, updateProfile } from '../../services/account.js';
-import { confirmEmailChange, requestEmailChange } from '../../services/email-change.js';
-import { requestVerifyToken, verifyEmail } from '../../services/email-verification.js';
-import { forgotPassword, resetPassword } from '../../services/password-reset.js';
-import { toProfile } from '../../services/users.js';
+import { deleteOwnAccount, updateProfile } from '../../services/account/profile.js';
+import { confirmEmailChange, requestEmailChange } from '../../services/account/email-change.js';
+import { requestVerifyToken, verifyEmail } from '../../services/account/email-verification.js';
+import { forgotPassword, resetPassword } from '../../services/account/password-reset.js';
+import { toProfile } from '../../services/account/registration.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { ChangeEmailBody, DeleteAccountBody, EmailBody, ResetPasswordBody, TokenBody, UpdateProfileBody } from '../schemas/account.js';
 import { Detail, ValidationErrorBody } from '../schemas/common.js';

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { deleteUserAsAdmin, resetSecondFactorAsAdmin, sendPasswordResetAsAdmin } from '../../services/admin-actions.js';
-import { endUserSessions, listUserEvents, listUserSessions } from '../../services/admin-activity.js';
-import { getUser, listUsers, updateUserAsAdmin, type Actor } from '../../services/admin-users.js';
+import { deleteUserAsAdmin, resetSecondFactorAsAdmin, sendPasswordResetAsAdmin } from '../../services/admin/actions.js';
+import { endUserSessions, listUserEvents, listUserSessions } from '../../services/admin/activity.js';
+import { getUser, listUsers, updateUserAsAdmin, type Actor } from '../../services/admin/users.js';
 import { queryNumber, requireAdmin, userIdParam } from '../admin-guard.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, ValidationErrorBody } from '../schemas/common.js';

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { InvalidInputError } from '../../errors.js';
-import { confirmTotpEnrolment, disableTotp, regenerateRecoveryCodes, startTotpEnrolment } from '../../services/mfa.js';
-import type { SecondFactorProof } from '../../services/second-factor.js';
+import { confirmTotpEnrolment, disableTotp, regenerateRecoveryCodes, startTotpEnrolment } from '../../services/second-factor/totp-enrolment.js';
+import type { SecondFactorProof } from '../../services/second-factor/proofs.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, ValidationErrorBody } from '../schemas/common.js';
 import { ConfirmTotpBody, CurrentPasswordBody, DisableTotpBody, RecoveryCodesResponse, TotpEnrolmentResponse } from '../schemas/mfa.js';

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { DomainError } from '../../errors.js';
-import { assertIntrospectionClient, introspectToken, revokeToken } from '../../services/oauth.js';
+import { assertIntrospectionClient, introspectToken, revokeToken } from '../../services/sessions/revocation-and-introspection.js';
 import { clientInfo } from '../auth-guard.js';
 import { OAuthErrorBody } from '../schemas/common.js';
 import { IntrospectionResponse, TokenParam } from '../schemas/sessions.js';

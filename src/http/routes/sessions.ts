@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { endSession, listSessions, logout, logoutEverywhere } from '../../services/sessions.js';
+import { endSession, listSessions, logout, logoutEverywhere } from '../../services/sessions/sessions.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, ValidationErrorBody } from '../schemas/common.js';
 import { Session, SessionIdParams } from '../schemas/sessions.js';

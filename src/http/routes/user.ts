@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { exchangeGrant } from '../../services/grants.js';
-import { refreshTokens } from '../../services/tokens.js';
-import { changePassword, registerUser, toProfile } from '../../services/users.js';
+import { exchangeGrant } from '../../services/sign-in/grants.js';
+import { refreshTokens } from '../../services/sessions/token-pairs.js';
+import { changePassword } from '../../services/account/password-change.js';
+import { registerUser, toProfile } from '../../services/account/registration.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, OAuthErrorBody, ValidationErrorBody } from '../schemas/common.js';
 import { TokenForbiddenBody } from '../schemas/mfa.js';

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { ROLE_PATTERN } from '../../services/roles.js';
+import { ROLE_PATTERN } from '../../services/admin/roles.js';
 import { Email, Login, Username } from './common.js';
 
 /** Path and query values arrive as strings (no type coercion): numbers are digit strings, checked again in range. */

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { PASSWORD_MAX_CHARACTERS } from '../../services/passwords-policy.js';
+import { PASSWORD_MAX_CHARACTERS } from '../../services/account/password-policy.js';
 
 /**
  * No control characters, C0 (NUL included), DEL or C1: they have no place in names, e-mails or passwords.
@@ -32,7 +32,7 @@ export const Username = Type.String({
 export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['test@example.com'] });
 
 /**
- * The floor and ceiling every deployment shares; services/passwords-policy.ts applies the rest (PASSWORD_MIN_LENGTH,
+ * The floor and ceiling every deployment shares; services/account/password-policy.ts applies the rest (PASSWORD_MIN_LENGTH,
  * the blocklist) to the NFKC form.
  */
 export const NewPassword = Type.String({
