@@ -57,3 +57,28 @@ test('the import rules catch a cycle of type imports, a lower floor importing se
     'services-import-http',
   ]);
 });
+
+test("the README's Layout names every folder under src/ and no folder that is gone", async () => {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const readme = readFileSync('README.md', 'utf8');
+  const start = readme.indexOf('### Layout');
+  const block = readme.slice(readme.indexOf('```\nsrc/', start), readme.indexOf('\n```\n', readme.indexOf('```\nsrc/', start) + 4));
+  // The tree is indented two spaces a level; a line "    sessions/ …" under "  services/" names src/services/sessions.
+  const named = new Set<string>();
+  const parents: string[] = [];
+  for (const line of block.split('\n').slice(1)) {
+    const match = /^( *)([a-z][a-z0-9-]*)\/(?:,|\s|$)/.exec(line);
+    if (!match) continue;
+    const depth = match[1]!.length / 2;
+    parents.length = depth;
+    parents[depth] = match[2]!;
+    if (depth >= 1) named.add(parents.slice(1, depth + 1).join('/'));
+  }
+  const folders = readdirSync('src', { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => join(entry.parentPath, entry.name).slice('src/'.length))
+    // Below a capability's folder, sub-folders are its own business (migrations/meta, pages/views/partials…).
+    .filter((path) => path.split('/').length <= 2 && !/^(db\/|http\/pages\/)/.test(path));
+  assert.deepEqual([...named].filter((path) => !folders.includes(path)), [], 'folders the README names that do not exist');
+  assert.deepEqual(folders.filter((path) => !named.has(path)).sort(), [], 'folders under src/ the README does not name');
+});
