@@ -40,7 +40,7 @@ Commands:
                              print the newest security events as JSON lines (default 50)
   help                       show this text
 
-Configuration comes from the environment and an optional .env file (see README).`;
+Configuration comes from the environment and an optional .env file (see docs/CONFIGURATION.md).`;
 
 /** Reads a password without echoing it on a terminal, or one line from piped stdin. */
 async function readPassword(prompt: string): Promise<string> {

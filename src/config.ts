@@ -15,7 +15,7 @@ const LogLevel = Type.Union([
   Type.Literal('silent'),
 ]);
 
-/** Every variable the service reads, with its type, range and default; the README's Configuration table documents each. */
+/** Every variable the service reads, with its type, range and default; docs/CONFIGURATION.md's table documents each. */
 export const EnvSchema = Type.Object({
   SECRET_KEY: Type.Optional(Type.String({ minLength: 16, description: 'HS256 signing key, shared with the Python service' })),
   DATABASE_URL: Type.Optional(

@@ -14,7 +14,7 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 // CI installs Chromium (.ci/run); elsewhere the check runs only where a browser is installed.
 const skip = !available && process.env['CI'] !== 'true' ? `no browser at ${CHROMIUM} (apt-get install chromium)` : false;
-/** Every page of the run is photographed here (gitignored); the README shows a few, copied to docs/screenshots/. */
+/** Every page of the run is photographed here (gitignored); docs/ACCOUNT-PAGES.md shows a few, copied to docs/screenshots/. */
 const SHOTS = join(ROOT, 'test-results', 'screenshots');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -42,7 +42,7 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
     ],
   });
   t.after(() => browser.close());
-  // A narrow window keeps the screenshots small (the README shows three of them).
+  // A narrow window keeps the screenshots small (docs/ACCOUNT-PAGES.md shows three of them).
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   page.setDefaultTimeout(15_000);
   // On a failure, the page it happened on (its text) goes to the test output.

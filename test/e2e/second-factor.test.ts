@@ -10,7 +10,7 @@ import { childEnv, curl, freePort, startServer } from './helpers.js';
 const appCode = (secret: string, offsetSteps = 0) =>
   TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: Date.now() + offsetSteps * 30_000 });
 
-test("the README's second-factor curl sequence, against the real process; no secret of it reaches the logs", async (t) => {
+test("docs/SECOND-FACTOR.md's curl sequence, against the real process; no secret of it reaches the logs", async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'user-services-e2e-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const port = await freePort();

@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const start = README.indexOf('### OWASP ASVS 5.0.0');
-const section = start < 0 ? '' : README.slice(start, README.indexOf('\n## ', start));
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+/** The Security section and its ASVS table moved from the README to docs/SECURITY.md. */
+const SECURITY = read('docs/SECURITY.md');
+const start = SECURITY.indexOf('## OWASP ASVS 5.0.0');
+const end = SECURITY.indexOf('\n## ', start + 1);
+const section = start < 0 ? '' : SECURITY.slice(start, end < 0 ? undefined : end);
+/** Every document a requirement may be cited in: the README and every page under docs/. */
+const DOCUMENTS = ['README.md', ...readdirSync(new URL('../../docs/', import.meta.url)).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
 
-test('the README maps the service to ASVS 5.0.0, each row covered (with its test), not applicable, or a gap', () => {
+test('docs/SECURITY.md maps the service to ASVS 5.0.0, each row covered (with its test), not applicable, or a gap', () => {
   assert.ok(section, 'an "OWASP ASVS 5.0.0" section under Security');
-  assert.doesNotMatch(README, /ASVS 4\.0\.3 §|ASVS \d\.\d\.\d;|ASVS 2\.\d\.\d/, 'no requirement cited by its 4.0.3 number');
+  for (const path of DOCUMENTS) {
+    assert.doesNotMatch(read(path), /ASVS 4\.0\.3 §|ASVS \d\.\d\.\d;|ASVS 2\.\d\.\d/, `no requirement cited by its 4.0.3 number in ${path}`);
+  }
   const rows = section.split('\n').filter((line) => /^\| \d/.test(line));
   assert.ok(rows.length >= 40, `rows: ${rows.length}`);
   const chapters = new Set<string>();
@@ -27,7 +34,7 @@ test('the README maps the service to ASVS 5.0.0, each row covered (with its test
   for (const needed of ['6.2', '6.3', '7.2', '7.3', '7.4', '9.1', '9.2', '10.4', '16.3']) assert.ok(chapters.has(needed), `section ${needed}`);
 });
 
-test('the README says the password grant is kept for compatibility although RFC 9700 advises against it', () => {
+test('docs/SECURITY.md says the password grant is kept for compatibility although RFC 9700 advises against it', () => {
   assert.match(section, /password grant is kept for compatibility/i);
   assert.match(section, /RFC 9700/);
 });
