@@ -26,6 +26,7 @@ import { mfaRoutes } from './http/routes/mfa.js';
 import { oauthRoutes } from './http/routes/oauth.js';
 import { sessionRoutes } from './http/routes/sessions.js';
 import { userRoutes } from './http/routes/user.js';
+import { passwordlessRoutes } from './http/routes/passwordless.js';
 import { Detail } from './http/schemas/common.js';
 import type { ServiceDeps } from './services/deps.js';
 import { createMfaSettings } from './services/second-factor/totp-enrolment.js';
@@ -177,6 +178,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       requireVerifiedEmail: config.mail.requireVerifiedEmail,
       verifyOnRegistration: config.mail.smtpUrl !== undefined || config.mail.requireVerifiedEmail,
     },
+    passwordless: { ...config.passwordless, codeKey: deriveKey(options.secretKey, 'passwordless-code') },
     deferred: createDeferredWork(app.log),
   } satisfies ServiceDeps);
   // Without SMTP_URL, mail lands as .eml files in DATA_DIR/outbox/ (the `npm start` default).
@@ -256,6 +258,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionRoutes, { prefix: '/user' });
   await app.register(mfaRoutes, { prefix: '/user/mfa' });
   await app.register(accountRoutes, { prefix: '/user' });
+  if (config.passwordless.enabled) await app.register(passwordlessRoutes, { prefix: '/user/passwordless' });
   await app.register(accountPages, { prefix: '/user', appName: config.mail.appName });
   await app.register(accountSite, {
     prefix: '/account',

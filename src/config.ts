@@ -84,6 +84,10 @@ export const EnvSchema = Type.Object({
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
   MAIL_PER_ADDRESS_PER_HOUR: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   ALLOWED_REDIRECT_ORIGINS: Type.String({ default: '', description: 'comma-separated origins (https://app.example.com) the account pages may send a browser back to after sign-in' }),
+  // Issue 25. Mail always has a way out (SMTP_URL, else DATA_DIR/outbox/), so passwordless sign-in is on by default.
+  PASSWORDLESS_ENABLED: Type.Boolean({ default: true }),
+  PASSWORDLESS_SIGNUP: Type.Boolean({ default: false }),
+  PASSWORDLESS_CODE_MINUTES: Type.Integer({ minimum: 1, maximum: 60, default: 10 }),
   OIDC_PROVIDERS: Type.String({ default: '', description: 'comma-separated names of OpenID Connect providers; each is set up by its OIDC_<NAME>_* variables' }),
 });
 
@@ -200,6 +204,8 @@ export interface Config {
    * to finish) before the rest are cut. Longer than the proxy's upstream keepalive_timeout (deploy/nginx.conf).
    */
   readonly shutdownTimeoutSeconds: number;
+  /** Sign-in by a code or link mailed to the address (issue 25, docs/PASSWORDLESS.md). */
+  readonly passwordless: { enabled: boolean; signup: boolean; codeTtlSeconds: number };
   /** Origins (scheme://host[:port]) `?redirect_to=` may name after a page sign-in, besides PUBLIC_URL's own (issue 15). */
   readonly allowedRedirectOrigins: string[];
   /** Sign-in with other OpenID Connect providers (issue 17): OIDC_PROVIDERS and each one's OIDC_<NAME>_* variables. */
@@ -319,6 +325,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     management: { port: value.MANAGEMENT_PORT, host: value.MANAGEMENT_HOST },
     shutdownTimeoutSeconds: value.SHUTDOWN_TIMEOUT_SECONDS,
+    passwordless: { enabled: value.PASSWORDLESS_ENABLED, signup: value.PASSWORDLESS_SIGNUP, codeTtlSeconds: value.PASSWORDLESS_CODE_MINUTES * 60 },
     allowedRedirectOrigins: list(value.ALLOWED_REDIRECT_ORIGINS).map((origin) => origin.replace(/\/+$/, '')),
     oidcProviders: oidc.providers,
     jwt: {

@@ -41,6 +41,7 @@ export const ERROR_MESSAGES = {
   OIDC_EMAIL_NOT_VERIFIED: 'The provider has not confirmed an e-mail address for you: confirm it there, or create an account here and link the provider from your account page',
   OIDC_IDENTITY_IN_USE: 'This identity is already linked to another account',
   OIDC_IDENTITY_NOT_FOUND: 'Linked identity not found',
+  INVALID_SIGN_IN_CODE: 'Invalid, used or expired sign-in code',
   LAST_SIGN_IN_METHOD: 'This is the last way to sign in to the account: set a password or link another provider first',
 } as const;
 

@@ -358,3 +358,35 @@ export const linkedIdentities = pgTable(
 );
 
 export type LinkedIdentityRow = typeof linkedIdentities.$inferSelect;
+
+/**
+ * Sign-in codes and links mailed to an address (issue 25): one live row per address (a new request voids
+ * the older one), the 8-digit code as an HMAC under a key derived from SECRET_KEY (10^8 codes would fall to
+ * a plain hash at once), the link token as SHA-256 (256 random bits). `user_id` is null for an address
+ * with no account yet (PASSWORDLESS_SIGNUP). `browser_hash` and `screen_code_hash` bind the link to the
+ * browser that asked (a cookie) or to the code shown on its screen. `failed_attempts` kills the row at 5.
+ */
+export const passwordlessCodes = pgTable(
+  'passwordless_codes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    email: text('email').notNull(),
+    userId: integer('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    /** The account's security stamp when the code was mailed: a password reset or logout-all voids it. */
+    securityStamp: integer('security_stamp'),
+    codeHash: text('code_hash').notNull(),
+    linkHash: text('link_hash').notNull(),
+    browserHash: text('browser_hash'),
+    screenCodeHash: text('screen_code_hash'),
+    failedAttempts: integer('failed_attempts').notNull().default(0),
+    createdAt: timestamptz('created_at').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('passwordless_codes_email_key').on(sql`lower(${t.email})`),
+    uniqueIndex('passwordless_codes_link_hash_key').on(t.linkHash),
+    index('passwordless_codes_user_id_idx').on(t.userId),
+  ],
+);
+
+export type PasswordlessCodeRow = typeof passwordlessCodes.$inferSelect;

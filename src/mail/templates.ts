@@ -61,6 +61,25 @@ export function requestedMail(kind: RequestedMailKind, ctx: MailContext, link: {
   }
 }
 
+/**
+ * The passwordless sign-in mail (issue 25): the 8-digit code first (typed where the person asked), then the
+ * link (its page has a button: a scanner following it spends nothing). `username` is absent for an address
+ * that has no account yet (PASSWORDLESS_SIGNUP): the mail then says an account will be made.
+ */
+export function signInMail(appName: string, username: string | undefined, sent: { code: string; url: string; validFor: string }): ComposedMail {
+  return compose(
+    `${appName}: your sign-in code`,
+    [
+      username ? `Hello ${username},` : 'Hello,',
+      `Someone asked to sign in to ${appName} with this address${username ? '' : '; no account uses it yet, and one will be made when the code is used'}.`,
+      `Your sign-in code: ${sent.code}`,
+      `Type it where you asked for it. The code and the link below work once, for ${sent.validFor}. Nobody from ${appName} will ever ask you for this code.`,
+      'If you did not ask for this, ignore this message: nobody can sign in without the code.',
+    ],
+    { url: sent.url, label: 'Sign in', token: sent.code },
+  );
+}
+
 const NOTICES: Record<NoticeKind, (ctx: MailContext) => [string, string]> = {
   password_changed: (c) => ['your password was changed', `The password of your ${c.appName} account was changed, and every session was ended.`],
   username_changed: (c) => ['your username was changed', `Your ${c.appName} account has a new username: ${c.username}.`],

@@ -54,7 +54,10 @@ export type SecurityEventType =
   // issue 17: other identity providers
   | 'identity_linked'
   | 'identity_unlinked'
-  | 'federated_login_failed';
+  | 'federated_login_failed'
+  // issue 25: sign-in by a mailed code or link
+  | 'sign_in_code_requested'
+  | 'passwordless_account_created';
 
 /** Events that suggest an attack are logged at warn, the rest at info. */
 const ALARMING: ReadonlySet<SecurityEventType> = new Set([

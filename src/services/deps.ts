@@ -47,6 +47,16 @@ export interface MailPolicy {
   verifyOnRegistration: boolean;
 }
 
+/** Sign-in by a mailed code or link (issue 25; services/passwordless/). */
+export interface PasswordlessPolicy {
+  enabled: boolean;
+  /** An unknown address gets a mail whose code creates the account (PASSWORDLESS_SIGNUP). */
+  signup: boolean;
+  codeTtlSeconds: number;
+  /** HMAC key of the stored codes (an 8-digit code's plain hash would fall to 10^8 guesses offline). */
+  codeKey: Buffer;
+}
+
 /**
  * Work a request starts but does not wait for. The enumeration-safe endpoints (forgot-password,
  * request-verify-token) answer first and only then look the address up, so neither the answer nor its
@@ -89,6 +99,7 @@ export interface ServiceDeps {
   mfa: MfaSettings;
   log: Log;
   mail: MailPolicy;
+  passwordless: PasswordlessPolicy;
   deferred: DeferredWork;
 }
 

@@ -2,6 +2,7 @@ import { deleteAuditEventsBefore } from '../repositories/audit-events.js';
 import { deleteLoginFailuresBefore } from '../repositories/login-failures.js';
 import { deleteExpiredAccountTokens } from '../repositories/account/account-tokens.js';
 import { deleteFinishedMailsBefore } from '../repositories/account/mail-outbox.js';
+import { deleteExpiredSignInCodes } from '../repositories/passwordless/sign-in-codes.js';
 import type { ServiceDeps } from './deps.js';
 
 /**
@@ -19,11 +20,12 @@ export async function pruneSecurityRecords(
   };
 }
 
-/** Expired mailed tokens, and finished mail older than a day (kept that long for the per-address limit). */
-export async function pruneMailRecords(deps: Pick<ServiceDeps, 'db' | 'clock'>): Promise<{ accountTokens: number; mails: number }> {
+/** Expired mailed tokens and sign-in codes, and finished mail older than a day (kept that long for the per-address limit). */
+export async function pruneMailRecords(deps: Pick<ServiceDeps, 'db' | 'clock'>): Promise<{ accountTokens: number; signInCodes: number; mails: number }> {
   const now = deps.clock.now().getTime();
   return {
     accountTokens: await deleteExpiredAccountTokens(deps.db, new Date(now)),
+    signInCodes: await deleteExpiredSignInCodes(deps.db, new Date(now)),
     mails: await deleteFinishedMailsBefore(deps.db, new Date(now - 86400_000)),
   };
 }

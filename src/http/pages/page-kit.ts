@@ -105,6 +105,8 @@ export interface PageSettings {
   sessionMaxAgeSeconds: number;
   /** The OpenID providers offered next to the password form (issue 17). */
   providers?: readonly { name: string; label: string }[];
+  /** Sign-in by a mailed code or link is offered (PASSWORDLESS_ENABLED, issue 25). */
+  passwordless?: boolean;
 }
 
 /** Renders a page template with what every page needs (app name, CSRF token, the signed-in user). */
@@ -118,7 +120,7 @@ export async function render(
 ): Promise<FastifyReply> {
   const csrfToken = reply.generateCsrf();
   const user: UserRow | undefined = request.page?.user;
-  const html = await reply.viewAsync(template, { appName: settings.appName, csrfToken, user, providers: settings.providers ?? [], state: emptyForm(), ...data });
+  const html = await reply.viewAsync(template, { appName: settings.appName, csrfToken, user, providers: settings.providers ?? [], passwordless: settings.passwordless ?? false, state: emptyForm(), ...data });
   const retryAfter = (data['state'] as FormState | undefined)?.retryAfter;
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(status).header('content-type', 'text/html; charset=utf-8').send(html);

@@ -15,6 +15,7 @@ import { accountHomePages } from './account-home.js';
 import { oidcPages } from './federation-pages.js';
 import { render, type PageSettings } from './page-kit.js';
 import { passkeyPages } from './passkey-pages.js';
+import { passwordlessPages } from './passwordless-pages.js';
 import { signInPages } from './sign-in-pages.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -80,6 +81,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
     sessionCookie: secure ? '__Host-account_session' : 'account_session',
     sessionMaxAgeSeconds: options.sessionMaxLifetimeSeconds,
     providers: (options.oidc?.registry.configured ?? []).map(({ name, label }) => ({ name, label })),
+    passwordless: app.deps.passwordless.enabled,
   };
   // A provider's authorization endpoint is where the link form's redirect goes, so form-action names it.
   const formOrigins = () => [...options.allowedRedirectOrigins, ...(options.oidc?.registry.origins() ?? [])];
@@ -129,6 +131,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
   await app.register(signInPages, settings);
   await app.register(accountHomePages, settings);
   await app.register(passkeyPages, settings);
+  if (settings.passwordless) await app.register(passwordlessPages, settings);
   if (options.oidc && options.oidc.registry.configured.length > 0) await app.register(oidcPages, { ...settings, ...options.oidc });
 }
 

@@ -109,7 +109,9 @@ export async function registerThrottling(
   // One budget per client, however its address is written, and per IPv6 network (see client-address.ts).
   const ip = (request: FastifyRequest) => addressBudgetKey(request.ip, limits.ipv6Prefix);
   const submittedLogin = (request: FastifyRequest) => {
-    const username = (request.body as { username?: unknown } | undefined)?.username;
+    // The passwordless grant names the account by `email` (issue 25).
+    const body = request.body as { username?: unknown; email?: unknown } | undefined;
+    const username = body?.username ?? body?.email;
     return typeof username === 'string' ? foldLoginName(username) : undefined;
   };
   const userId = (request: FastifyRequest) => (request.user ? String(request.user.id) : undefined);

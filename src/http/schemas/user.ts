@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import { Email, Login, NewPassword, OAuthParameter, OpaqueToken, PresentedSecret, Username } from './common.js';
-import { Otp, RecoveryCode } from './mfa.js';
+import { RecoveryCode } from './mfa.js';
+import { OtpOrMailedCode } from './passwordless.js';
 
 export const PublicUser = Type.Object({
   username: Type.String(),
@@ -24,14 +25,18 @@ export const TokenBody = Type.Object({
       64,
       '`password` (the default, also when empty), `refresh_token`, or the second step of a login with a second factor: ' +
         '`mfa_otp` (with `mfa_token`, `otp`) or `mfa_recovery_code` (with `mfa_token`, `recovery_code`); Auth0\'s names ' +
-        '`http://auth0.com/oauth/grant-type/mfa-otp` and `http://auth0.com/oauth/grant-type/mfa-recovery-code` work too',
+        '`http://auth0.com/oauth/grant-type/mfa-otp` and `http://auth0.com/oauth/grant-type/mfa-recovery-code` work too; ' +
+        '`email_otp` (with `email`, `otp`: the 8-digit code mailed by `POST /user/passwordless/start`), or Auth0\'s ' +
+        '`http://auth0.com/oauth/grant-type/passwordless/otp` (with `username`, `otp`, `realm=email`)',
     ),
   ),
   username: Type.Optional(Login),
   password: Type.Optional(PresentedSecret),
   refresh_token: Type.Optional(OpaqueToken),
   mfa_token: Type.Optional({ ...OpaqueToken, description: 'From the `403 mfa_required` answer to the password grant' }),
-  otp: Type.Optional(Otp),
+  otp: Type.Optional(OtpOrMailedCode),
+  email: Type.Optional({ ...Email, description: 'The address a sign-in code was mailed to (`email_otp`)' }),
+  realm: Type.Optional(OAuthParameter(16, '`email`, with Auth0\'s passwordless grant')),
   recovery_code: Type.Optional(RecoveryCode),
   scope: Type.Optional(OAuthParameter(1024, 'Ignored for now')),
   client_id: Type.Optional(OAuthParameter(256)),

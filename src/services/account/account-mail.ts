@@ -19,7 +19,8 @@ export const CONFIRM_PAGES: Record<RequestedMailKind, string> = {
   change_email: '/account/confirm-email',
 };
 
-const REQUESTED_KINDS: RequestedMailKind[] = ['reset_password', 'verify_email', 'change_email'];
+/** Mails a person asked for, counted together by the per-address limit; `sign_in_code` is issue 25's. */
+const REQUESTED_KINDS: string[] = ['reset_password', 'verify_email', 'change_email', 'sign_in_code'];
 
 function lifetime(deps: MailDeps, kind: RequestedMailKind): number {
   return kind === 'reset_password' ? deps.mail.resetTokenTtlSeconds : deps.mail.verifyTokenTtlSeconds;

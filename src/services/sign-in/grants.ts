@@ -7,6 +7,7 @@ import { loginWithSecondFactor, requireSecondFactor } from '../second-factor/sec
 import { refreshTokens } from '../sessions/token-pairs.js';
 import { passwordWeakness } from '../account/password-policy.js';
 import { authenticate } from './password-check.js';
+import { loginWithEmailCode } from '../passwordless/sign-in.js';
 
 export interface TokenRequest {
   grant_type?: string;
@@ -16,6 +17,9 @@ export interface TokenRequest {
   mfa_token?: string;
   otp?: string;
   recovery_code?: string;
+  /** Passwordless (issue 25): the address of `email_otp`; Auth0's grant names it `username`, with `realm=email`. */
+  email?: string;
+  realm?: string;
 }
 
 function required<K extends keyof TokenRequest>(request: TokenRequest, fields: K[]): void {
@@ -37,6 +41,8 @@ export async function loginWithPassword(deps: ServiceDeps, login: string, passwo
 /** Auth0's names for the second step of a login, so clients written for its MFA API work unchanged. */
 const AUTH0_MFA_OTP = 'http://auth0.com/oauth/grant-type/mfa-otp';
 const AUTH0_MFA_RECOVERY_CODE = 'http://auth0.com/oauth/grant-type/mfa-recovery-code';
+/** Auth0's passwordless grant, for clients written for it (issue 25): `username`, `otp`, `realm=email`. */
+const AUTH0_PASSWORDLESS_OTP = 'http://auth0.com/oauth/grant-type/passwordless/otp';
 
 /**
  * The token endpoint's grants. `grant_type` may be omitted or empty (the Python service's clients never
@@ -60,6 +66,13 @@ export async function exchangeGrant(deps: ServiceDeps, request: TokenRequest, cl
     case AUTH0_MFA_RECOVERY_CODE:
       required(request, ['mfa_token', 'recovery_code']);
       return loginWithSecondFactor(deps, request.mfa_token!, { recoveryCode: request.recovery_code! }, client);
+    case 'email_otp':
+      required(request, ['email', 'otp']);
+      return loginWithEmailCode(deps, request.email!, request.otp!, client);
+    case AUTH0_PASSWORDLESS_OTP:
+      required(request, ['username', 'otp', 'realm']);
+      if (request.realm !== 'email') throw new InvalidInputError([{ loc: ['body', 'realm'], msg: "Only 'email' is supported", type: 'value_error' }]);
+      return loginWithEmailCode(deps, request.username!, request.otp!, client);
     default:
       throw new DomainError('UNSUPPORTED_GRANT_TYPE');
   }
