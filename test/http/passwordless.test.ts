@@ -6,16 +6,11 @@ import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser, redeem } from '../helpers/mfa.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
+import { codeIn } from '../helpers/passwordless.js';
 import { linkIn, type ReceivedMail } from '../helpers/smtp.js';
 
 const PUBLIC_URL = 'https://auth.example.com';
 
-/** The 8-digit code of a sign-in mail, from its text part. */
-export const codeIn = (mail: ReceivedMail) => {
-  const match = /Your sign-in code: (\d{8})/.exec(mail.decoded);
-  if (!match) throw new Error(`no sign-in code in "${mail.subject}"`);
-  return match[1]!;
-};
 
 for (const kind of await databaseKinds()) {
   describe(`passwordless sign-in by a mailed code, through the API, on ${kind}`, () => {
