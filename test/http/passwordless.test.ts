@@ -215,6 +215,18 @@ for (const kind of await databaseKinds()) {
       assert.deepEqual(kinds.map((k) => k.kind), ['verify_email', 'reset_password', 'sign_in_code'], 'the second sign-in mail is over the limit');
     });
 
+    test('the per-account request budget of /user/token (RATE_LIMIT_LOGIN_PER_ACCOUNT) counts email_otp by its address, whatever the client address', async (t) => {
+      const ctx = await buildMailTestApp(kind, { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN_PER_ACCOUNT: '3', RATE_LIMIT_LOGIN_PER_IP: '100', LOCKOUT_THRESHOLD: '50' });
+      t.after(() => ctx.close());
+      const email = `${uniqueName('target')}@example.com`;
+      const statuses = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await ctx.app.inject({ method: 'POST', url: '/user/token', remoteAddress: `192.0.2.${i + 1}`, ...form({ grant_type: 'email_otp', email: email.toUpperCase(), otp: '12345678' }) });
+        statuses.push(res.statusCode);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 429]);
+    });
+
     test('PASSWORDLESS_ENABLED=false: no start endpoint, the grant is unsupported, no page', async (t) => {
       const ctx = await buildMailTestApp(kind, { PASSWORDLESS_ENABLED: 'false' });
       t.after(() => ctx.close());

@@ -74,7 +74,7 @@ export async function passwordlessPages(app: FastifyInstance, settings: PageSett
     return render(request, reply, settings, 'login-email-code', { email: body['email'], screenCode, redirectTo, state: { ...emptyForm(), focus: 'otp' } });
   });
 
-  app.post('/login/email/code', { ...page, onRequest: app.throttles.loginPerIp }, async (request, reply) => {
+  app.post('/login/email/code', { ...page, onRequest: app.throttles.loginPerIp, preHandler: app.throttles.loginPerAccount }, async (request, reply) => {
     const body = request.body as Body;
     const redirectTo = target(body['redirect_to']) ?? '';
     try {
