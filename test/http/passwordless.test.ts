@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
+import { pruneMailRecords } from '../../src/services/housekeeping.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser, redeem } from '../helpers/mfa.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
@@ -95,6 +96,9 @@ for (const kind of await databaseKinds()) {
       const late = codeIn(await mailFor(user.email));
       ctx.clock.advance(10 * 60_000);
       assert.equal((await grant(user.email, late)).statusCode, 401, 'at 10 minutes it is expired');
+      const pruned = await pruneMailRecords(ctx.app.deps);
+      assert.ok(pruned.signInCodes >= 1, 'housekeeping deletes expired codes');
+      assert.equal((await selectRows(ctx.database.handle.db, sql`select id from passwordless_codes where user_id = ${user.id}`)).length, 0);
       const inTime = codeIn(await mailFor(user.email));
       ctx.clock.advance(9 * 60_000 + 59_000);
       assert.equal((await grant(user.email, inTime)).statusCode, 200, 'at 9:59 it still works');
