@@ -28,7 +28,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/token', {
     schema: {
-      summary: 'OAuth2 token endpoint: password, refresh_token, mfa_otp and mfa_recovery_code grants',
+      summary: 'OAuth2 token endpoint: password, refresh_token, mfa_otp, mfa_recovery_code and email_otp grants',
       tags: ['user'],
       consumes: FORM_OR_JSON,
       body: TokenBody,
