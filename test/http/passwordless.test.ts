@@ -7,7 +7,7 @@ import { pruneMailRecords } from '../../src/services/housekeeping.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser, redeem } from '../helpers/mfa.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
-import { codeIn } from '../helpers/passwordless.js';
+import { codeIn, newestSignInMail } from '../helpers/passwordless.js';
 import { linkIn, type ReceivedMail } from '../helpers/smtp.js';
 
 const PUBLIC_URL = 'https://auth.example.com';
@@ -229,6 +229,20 @@ for (const kind of await databaseKinds()) {
         statuses.push(res.statusCode);
       }
       assert.deepEqual(statuses, [401, 401, 401, 429]);
+    });
+
+    test('REQUIRE_VERIFIED_EMAIL=true: the right code proves the address, so an unverified account is verified and signed in (a password alone is refused)', async (t) => {
+      const ctx = await buildMailTestApp(kind, { REQUIRE_VERIFIED_EMAIL: 'true' });
+      t.after(() => ctx.close());
+      const user = await register(ctx.app);
+      const byPassword = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) });
+      assert.equal(byPassword.statusCode, 403, 'unverified: the password is refused');
+      await deliverMail(ctx.app);
+      await ctx.app.inject({ method: 'POST', url: '/user/passwordless/start', ...form({ email: user.email }) });
+      await deliverMail(ctx.app);
+      const res = await redeem(ctx.app, { grant_type: 'email_otp', email: user.email, otp: codeIn(newestSignInMail(ctx.smtp.to(user.email))!) });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal((await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) })).statusCode, 200, 'and now verified');
     });
 
     test('PASSWORDLESS_ENABLED=false: no start endpoint, the grant is unsupported, no page', async (t) => {
