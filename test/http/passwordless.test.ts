@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
-import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
+import { loggerOptions } from '../../src/logging.js';
+import { buildMailTestApp, buildTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';
 import { pruneMailRecords } from '../../src/services/housekeeping.js';
 import { databaseKinds, selectRows } from '../helpers/databases.js';
 import { codeNow, enrolledUser, redeem } from '../helpers/mfa.js';
 import { bearer, form, login, register, uniqueName } from '../helpers/requests.js';
 import { codeIn, newestSignInMail } from '../helpers/passwordless.js';
-import { linkIn, type ReceivedMail } from '../helpers/smtp.js';
+import { linkIn, TestSmtpServer, type ReceivedMail } from '../helpers/smtp.js';
 
 const PUBLIC_URL = 'https://auth.example.com';
 
@@ -243,6 +244,38 @@ for (const kind of await databaseKinds()) {
       const res = await redeem(ctx.app, { grant_type: 'email_otp', email: user.email, otp: codeIn(newestSignInMail(ctx.smtp.to(user.email))!) });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal((await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) })).statusCode, 200, 'and now verified');
+    });
+
+    test('the code and the link token appear in no log line, audit event or response (only in the mail)', async (t) => {
+      const smtp = await TestSmtpServer.start();
+      const lines: string[] = [];
+      const ctx = await buildTestApp(kind, { SMTP_URL: smtp.url }, { logger: loggerOptions({ logLevel: 'debug' }, { write: (line: string) => void lines.push(line) }) });
+      t.after(async () => {
+        await ctx.close();
+        await smtp.stop();
+      });
+      const user = await register(ctx.app);
+      const responses: string[] = [];
+      const send = async (fields: Record<string, string>, url = '/user/token') => {
+        const res = await ctx.app.inject({ method: 'POST', url, ...form(fields) });
+        responses.push(JSON.stringify(res.headers), res.body);
+        return res;
+      };
+      await send({ email: user.email }, '/user/passwordless/start');
+      await deliverMail(ctx.app);
+      const mail = newestSignInMail(smtp.to(user.email))!;
+      const code = codeIn(mail);
+      const { token } = linkIn(mail);
+      await send({ grant_type: 'email_otp', email: user.email, otp: code === '00000000' ? '11111111' : '00000000' });
+      assert.equal((await send({ grant_type: 'email_otp', email: user.email, otp: code })).statusCode, 200);
+      const events = await selectRows(ctx.database.handle.db, sql`select type, details from audit_events where user_id = ${user.id} or details->>'login' = ${user.email}`);
+      assert.ok(events.length >= 3, JSON.stringify(events));
+      const stored = await selectRows(ctx.database.handle.db, sql`select text_body, html_body from mail_outbox where kind = 'sign_in_code' and recipient = ${user.email}`);
+      assert.deepEqual(stored, [{ text_body: null, html_body: null }], 'the delivered mail is cleared from the outbox');
+      for (const [where, text] of [['logs', lines.join('\n')], ['audit events', JSON.stringify(events)], ['responses', responses.join('\n')]] as const) {
+        assert.equal(text.includes(code), false, `the code is in the ${where}`);
+        assert.equal(text.includes(token), false, `the link token is in the ${where}`);
+      }
     });
 
     test('PASSWORDLESS_ENABLED=false: no start endpoint, the grant is unsupported, no page', async (t) => {
