@@ -378,6 +378,8 @@ export const passwordlessCodes = pgTable(
     linkHash: text('link_hash').notNull(),
     browserHash: text('browser_hash'),
     screenCodeHash: text('screen_code_hash'),
+    /** Where the page that asked sends the browser once signed in (checked against the allow-list again then). */
+    redirectTo: text('redirect_to'),
     failedAttempts: integer('failed_attempts').notNull().default(0),
     createdAt: timestamptz('created_at').notNull(),
     expiresAt: timestamptz('expires_at').notNull(),

@@ -64,9 +64,9 @@ for (const kind of await databaseKinds()) {
       assert.equal(screenCodeOf(res.body), screenCode, 'the screen code stays on the page');
     });
 
-    test('link in the same browser: GET shows a button and spends nothing; the button signs this browser in', async () => {
+    test('link in the same browser: GET shows a button and spends nothing; the button signs this browser in and goes where the asking page meant to', async () => {
       const user = await register(ctx.app);
-      const { browser, link } = await ask(user.email);
+      const { browser, link } = await ask(user.email, '/account?tab=sessions');
       const landing = await browser.get(link);
       assert.equal(landing.statusCode, 200);
       assert.match(textOf(landing.body), /sign in to .* in this browser/);
@@ -74,7 +74,7 @@ for (const kind of await databaseKinds()) {
       const token = new URL(link, PUBLIC_URL).searchParams.get('token')!;
       const done = await browser.post('/account/login/email/link', { token });
       assert.equal(done.statusCode, 303, done.body);
-      assert.equal(done.headers.location, '/account');
+      assert.equal(done.headers.location, '/account?tab=sessions');
       await signedInAs(browser, user.username);
       const again = await new PageClient(ctx.app).get(link);
       assert.equal(again.statusCode, 400, 'single use');
@@ -93,7 +93,8 @@ for (const kind of await databaseKinds()) {
 
     test('link in another browser: it asks for the code shown on the asking screen; without it, no session', async () => {
       const user = await register(ctx.app);
-      const { browser: asking, link, screenCode } = await ask(user.email);
+      // A redirect_to off the allow-list is dropped when asked for: the link then leads to the account page.
+      const { browser: asking, link, screenCode } = await ask(user.email, 'https://evil.example/after');
       const other = new PageClient(ctx.app);
       const landing = await other.get(link);
       assert.equal(landing.statusCode, 200);
@@ -107,6 +108,7 @@ for (const kind of await databaseKinds()) {
       assert.equal(other.cookies.has('account_session'), false, 'no session for a browser without the screen code');
       const done = await other.post('/account/login/email/link', { token, screen_code: screenCode.toUpperCase() });
       assert.equal(done.statusCode, 303, done.body);
+      assert.equal(done.headers.location, '/account');
       await signedInAs(other, user.username);
       // The asking browser's cookie no longer opens anything: the link was spent.
       assert.equal((await asking.get(link)).statusCode, 400);

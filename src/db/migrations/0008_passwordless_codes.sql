@@ -7,6 +7,7 @@ CREATE TABLE "passwordless_codes" (
 	"link_hash" text NOT NULL,
 	"browser_hash" text,
 	"screen_code_hash" text,
+	"redirect_to" text,
 	"failed_attempts" integer DEFAULT 0 NOT NULL,
 	"created_at" timestamp with time zone NOT NULL,
 	"expires_at" timestamp with time zone NOT NULL

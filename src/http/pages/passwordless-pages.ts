@@ -69,7 +69,7 @@ export async function passwordlessPages(app: FastifyInstance, settings: PageSett
       return render(request, reply, settings, 'login-email', { redirectTo, state }, status);
     }
     // The same page for every address: the lookup and the mail happen after it is sent.
-    const { browserBinding, screenCode } = startPasswordless(app.deps, body['email']!, clientInfo(request), true);
+    const { browserBinding, screenCode } = startPasswordless(app.deps, body['email']!, clientInfo(request), { redirectTo });
     binding.set(reply, browserBinding);
     return render(request, reply, settings, 'login-email-code', { email: body['email'], screenCode, redirectTo, state: { ...emptyForm(), focus: 'otp' } });
   });
@@ -93,7 +93,7 @@ export async function passwordlessPages(app: FastifyInstance, settings: PageSett
     const token = tokenOf(request);
     const opened = token === '' || token.length > 512 ? undefined : await linkOpenedIn(app.deps, token, binding.read(request));
     if (opened === undefined) return render(request, reply, settings, 'message', EXPIRED, 400);
-    return render(request, reply, settings, 'login-email-link', { token, sameBrowser: opened === 'same', state: { ...emptyForm(), focus: opened === 'same' ? undefined : 'screen_code' } });
+    return render(request, reply, settings, 'login-email-link', { token, sameBrowser: opened.sameBrowser, state: { ...emptyForm(), focus: opened.sameBrowser ? undefined : 'screen_code' } });
   });
 
   app.post('/login/email/link', { ...page, onRequest: app.throttles.loginPerIp }, async (request, reply) => {
@@ -103,12 +103,13 @@ export async function passwordlessPages(app: FastifyInstance, settings: PageSett
     const client = clientInfo(request);
     const opened = token === '' ? undefined : await linkOpenedIn(app.deps, token, binding.read(request));
     if (opened === undefined) return render(request, reply, settings, 'message', EXPIRED, 400);
-    if (opened === 'other' && screenCode === '') {
+    if (!opened.sameBrowser && screenCode === '') {
       return render(request, reply, settings, 'login-email-link', { token, sameBrowser: false, state: { ...emptyForm(), errors: { screen_code: 'Type the code shown where you asked to sign in.' }, focus: 'screen_code' } }, 422);
     }
-    const proof = opened === 'same' ? { browserBinding: binding.read(request)! } : { screenCode };
+    const proof = opened.sameBrowser ? { browserBinding: binding.read(request)! } : { screenCode };
     try {
-      return await outcome(request, reply, () => loginWithEmailLink(app.deps, token, proof, client), '');
+      // Back where the asking page meant to go, checked against the allow-list again (it may have changed).
+      return await outcome(request, reply, () => loginWithEmailLink(app.deps, token, proof, client), opened.redirectTo ?? '');
     } catch (error) {
       if (isCode(error, 'INVALID_MAIL_TOKEN')) return render(request, reply, settings, 'message', EXPIRED, 400);
       const { status, state } = refusal(error, undefined, body, ['screen_code']);
@@ -116,7 +117,7 @@ export async function passwordlessPages(app: FastifyInstance, settings: PageSett
         state.errors['screen_code'] = 'That code is not the one shown where you asked. After 5 wrong codes the link stops working.';
         state.alert = undefined;
       }
-      return render(request, reply, settings, 'login-email-link', { token, sameBrowser: opened === 'same', state: { ...state, focus: 'screen_code' } }, status);
+      return render(request, reply, settings, 'login-email-link', { token, sameBrowser: opened.sameBrowser, state: { ...state, focus: 'screen_code' } }, status);
     }
   });
 }

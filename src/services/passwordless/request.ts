@@ -15,6 +15,8 @@ export const LINK_PAGE = '/account/login/email/link';
 export interface BrowserRequest {
   browserBinding: string;
   screenCode: string;
+  /** Where the link sends the browser once signed in: the page's checked `redirect_to`, if any. */
+  redirectTo?: string | undefined;
 }
 
 /**
@@ -23,10 +25,10 @@ export interface BrowserRequest {
  * `browser`, the secrets that bind the link to this browser are made now, for every address alike.
  * @see OWASP ASVS 5.0 6.3.8 (no enumeration), 6.6.3 (out-of-band codes rate limited)
  */
-export function startPasswordless(deps: ServiceDeps, email: string, client: ClientInfo, browser: true): BrowserRequest;
-export function startPasswordless(deps: ServiceDeps, email: string, client: ClientInfo, browser?: false): undefined;
-export function startPasswordless(deps: ServiceDeps, email: string, client: ClientInfo, browser = false): BrowserRequest | undefined {
-  const request = browser ? { browserBinding: newBrowserBinding(), screenCode: newScreenCode() } : undefined;
+export function startPasswordless(deps: ServiceDeps, email: string, client: ClientInfo, browser: { redirectTo?: string | undefined }): BrowserRequest;
+export function startPasswordless(deps: ServiceDeps, email: string, client: ClientInfo): undefined;
+export function startPasswordless(deps: ServiceDeps, email: string, client: ClientInfo, browser?: { redirectTo?: string | undefined }): BrowserRequest | undefined {
+  const request = browser ? { browserBinding: newBrowserBinding(), screenCode: newScreenCode(), redirectTo: browser.redirectTo } : undefined;
   deps.deferred.run('sign-in code request', () => mailSignInCode(deps, email, client, request));
   return request;
 }
@@ -55,6 +57,7 @@ export async function mailSignInCode(deps: ServiceDeps, email: string, client?: 
       linkHash,
       browserHash: browser ? hashSecret(browser.browserBinding) : null,
       screenCodeHash: browser ? hashScreenCode(key, linkHash, browser.screenCode) : null,
+      redirectTo: browser?.redirectTo || null,
       createdAt: now,
       expiresAt: new Date(now.getTime() + deps.passwordless.codeTtlSeconds * 1000),
     });

@@ -32,15 +32,23 @@ export async function loginWithEmailCode(deps: ServiceDeps, email: string, code:
   return finishSignIn(deps, await redeem(deps, email, { email }, proof, client, 'email_code'), client);
 }
 
+/** A live mailed link, as its page sees it. */
+export interface OpenedLink {
+  /** This browser holds the cookie set when the link was asked for. */
+  sameBrowser: boolean;
+  /** Where the asking page meant to go after signing in (the page checks it against the allow-list again). */
+  redirectTo: string | null;
+}
+
 /**
- * Which browser opened a mailed link: `same` when it holds the cookie set when the link was asked for,
- * `other` when not; undefined when the link is unknown, spent or expired. Reads only: a mail scanner
+ * How a mailed link was opened; undefined when it is unknown, spent or expired. Reads only: a mail scanner
  * following the link spends nothing.
  */
-export async function linkOpenedIn(deps: ServiceDeps, linkToken: string, browserBinding: string | undefined): Promise<'same' | 'other' | undefined> {
+export async function linkOpenedIn(deps: ServiceDeps, linkToken: string, browserBinding: string | undefined): Promise<OpenedLink | undefined> {
   const row = await findLiveSignInCode(deps.db, { linkHash: hashSecret(linkToken) }, deps.clock.now());
   if (row === undefined) return undefined;
-  return browserBinding !== undefined && row.browserHash !== null && row.browserHash === hashSecret(browserBinding) ? 'same' : 'other';
+  const sameBrowser = browserBinding !== undefined && row.browserHash !== null && row.browserHash === hashSecret(browserBinding);
+  return { sameBrowser, redirectTo: row.redirectTo };
 }
 
 /**
