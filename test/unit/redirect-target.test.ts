@@ -65,6 +65,14 @@ test('redirect_to: the open-redirect tricks, plain and encoded, are all refused'
     'evil.example',
     'account',
     `/${'a'.repeat(3000)}`,
+    // Issue 21, finding 3: the URL parser collapses these into `//evil.example`; the value returned is checked.
+    '/.//evil.example',
+    '/./\\evil.example',
+    '/x/..//evil.example',
+    '/x/%2e%2e//evil.example',
+    '/%2e//evil.example',
+    '/%2E/%2Fevil.example',
+    '/./%2F/evil.example',
   ];
   for (const given of refused) assert.equal(safeRedirectTarget(given, policy), undefined, JSON.stringify(given));
 });

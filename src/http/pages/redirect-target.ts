@@ -25,7 +25,10 @@ export function safeRedirectTarget(target: string | undefined, policy: { publicU
     if (target.startsWith('//') || decoded.startsWith('//')) return undefined;
     const resolved = new URL(target, self.origin);
     if (resolved.origin !== self.origin) return undefined;
-    return `${resolved.pathname}${resolved.search}${resolved.hash}`;
+    // The value returned is checked, not only the one given: the parser collapses `/./`, `/x/..` and `%2e`
+    // segments, so `/.//evil.example` comes out as `//evil.example` (issue 21, finding 3).
+    const path = `${resolved.pathname}${resolved.search}${resolved.hash}`;
+    return isOwnPath(path) ? path : undefined;
   }
   let url: URL;
   try {
@@ -39,6 +42,12 @@ export function safeRedirectTarget(target: string | undefined, policy: { publicU
   if (!target.toLowerCase().startsWith(`${url.origin.toLowerCase()}/`) && target.toLowerCase() !== url.origin.toLowerCase()) return undefined;
   const allowed = url.origin === self.origin || policy.allowedOrigins.some((origin) => safeOrigin(origin) === url.origin);
   return allowed ? url.href : undefined;
+}
+
+/** A path a browser reads on this origin: one slash, then no second slash or backslash, encoded or not. */
+function isOwnPath(path: string): boolean {
+  const decoded = fullyDecoded(path);
+  return decoded !== undefined && /^\/(?![/\\])/.test(path) && /^\/(?![/\\])/.test(decoded) && !path.includes('\\');
 }
 
 /** Percent-decodes until nothing changes (at most a few rounds); undefined for a malformed encoding. */
