@@ -43,6 +43,9 @@ export const ERROR_MESSAGES = {
   OIDC_IDENTITY_NOT_FOUND: 'Linked identity not found',
   INVALID_SIGN_IN_CODE: 'Invalid, used or expired sign-in code',
   LAST_SIGN_IN_METHOD: 'This is the last way to sign in to the account: set a password or link another provider first',
+  SECOND_FACTOR_PROOF_REQUIRED: 'The second factor is on: give a current code of your authenticator app (otp) or one of your recovery codes (recovery_code)',
+  EMAIL_VERIFICATION_REQUIRED: 'Confirm your e-mail address first: a passkey or another sign-in provider can be added only to an account whose address is confirmed',
+  REAUTHENTICATION_REQUIRED: 'Confirm it is you first: give your current password, or a code of your authenticator app',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -240,6 +240,12 @@ export const accountTokens = pgTable(
     email: text('email').notNull(),
     createdAt: timestamptz('created_at').notNull(),
     expiresAt: timestamptz('expires_at').notNull(),
+    /**
+     * The user's `security_stamp` when the token was made. An e-mail change confirms only under the same
+     * stamp: a reset, password change or logout-all in between voids it (issue 21, finding 1). Null on
+     * tokens made before the column existed, which a change confirmation refuses.
+     */
+    securityStamp: integer('security_stamp'),
   },
   (t) => [uniqueIndex('account_tokens_token_hash_key').on(t.tokenHash), index('account_tokens_user_id_idx').on(t.userId)],
 );

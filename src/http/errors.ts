@@ -81,6 +81,12 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   LAST_SIGN_IN_METHOD: { status: 409 },
   /** A mailed sign-in code (or the code shown on the asking screen) that is wrong, spent, expired or dead (issue 25). */
   INVALID_SIGN_IN_CODE: { status: 401, oauthError: 'invalid_grant', challenge: 'Bearer' },
+  /** Issue 21: a change to the second factor, or a new way in, while the factor is on and this session did not prove it. */
+  SECOND_FACTOR_PROOF_REQUIRED: { status: 403 },
+  /** Issue 21: no passkey or linked identity on an address nobody has proved (pre-account hijacking). */
+  EMAIL_VERIFICATION_REQUIRED: { status: 403 },
+  /** Issue 21: linking a provider asks who you are first (password, second factor, or a sign-in just now). */
+  REAUTHENTICATION_REQUIRED: { status: 403 },
 };
 
 /** What a client does with an `mfa_required` answer, in RFC 6749's `error_description`. */

@@ -7,7 +7,22 @@
 /** Mails a person asks for; these count against the per-address sending limit. */
 export type RequestedMailKind = 'reset_password' | 'verify_email' | 'change_email';
 /** Notices of changes to an account (ASVS 5.0 6.3.7); `second_factor_*` are for the TOTP work (issue 14). */
-export type NoticeKind = 'password_changed' | 'username_changed' | 'email_change_requested' | 'email_changed' | 'account_deleted' | 'second_factor_enabled' | 'second_factor_disabled' | 'recovery_codes_regenerated' | 'passkey_added' | 'passkey_removed' | 'identity_linked' | 'identity_unlinked';
+export const NOTICE_KINDS = [
+  'password_changed',
+  'username_changed',
+  'email_change_requested',
+  'email_changed',
+  'account_deleted',
+  'second_factor_enabled',
+  'second_factor_disabled',
+  'recovery_codes_regenerated',
+  'passkey_added',
+  'passkey_removed',
+  'identity_linked',
+  'identity_unlinked',
+  'email_verified',
+] as const;
+export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
 export interface ComposedMail {
   subject: string;
@@ -93,13 +108,16 @@ const NOTICES: Record<NoticeKind, (ctx: MailContext) => [string, string]> = {
   recovery_codes_regenerated: (c) => ['new recovery codes were made', `New recovery codes were made for your ${c.appName} account; the earlier ones no longer work.`],
   identity_linked: (c) => ['a sign-in provider was linked', `Another identity provider was linked to your ${c.appName} account; it can now sign in with it.`],
   identity_unlinked: (c) => ['a sign-in provider was unlinked', `An identity provider was unlinked from your ${c.appName} account.`],
+  email_verified: (c) => ['your e-mail address was confirmed', `The e-mail address of your ${c.appName} account was confirmed, and every other session was ended.`],
 };
 
-export function noticeMail(kind: NoticeKind, ctx: MailContext): ComposedMail {
+/** `extra`: sentences of the service's own about this change (what a reset removed). */
+export function noticeMail(kind: NoticeKind, ctx: MailContext, extra: string[] = []): ComposedMail {
   const [what, sentence] = NOTICES[kind](ctx);
   return compose(`${ctx.appName}: ${what}`, [
     `Hello ${ctx.username},`,
     sentence,
+    ...extra,
     'If this was not you, reset your password at once and contact support.',
   ]);
 }

@@ -55,6 +55,11 @@ export async function revokeAccessTokensIssuedBefore(db: Database, id: number, n
     .where(eq(users.id, id));
 }
 
+/** The security stamp moves on (logins in flight and e-mail changes requested before are void), tokens stay. */
+export async function bumpSecurityStamp(db: Database, id: number): Promise<void> {
+  await db.update(users).set({ securityStamp: sql`${users.securityStamp} + 1` }).where(eq(users.id, id));
+}
+
 /** Kept in the transaction that confirms, disables or resets the user's second factor. */
 export async function setMfaEnabled(db: Database, id: number, enabled: boolean, now: Date): Promise<void> {
   await db.update(users).set({ mfaEnabled: enabled, updatedAt: now }).where(eq(users.id, id));

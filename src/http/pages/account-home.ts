@@ -4,7 +4,8 @@ import { deleteOwnAccount, updateProfile } from '../../services/account/profile.
 import { requestEmailChange } from '../../services/account/email-change.js';
 import { requestVerifyToken } from '../../services/account/email-verification.js';
 import { confirmTotpEnrolment, disableTotp, regenerateRecoveryCodes, startTotpEnrolment } from '../../services/second-factor/totp-enrolment.js';
-import { listIdentities } from '../../services/federation/linked-identities.js';
+import { hasUsablePassword, listIdentities } from '../../services/federation/linked-identities.js';
+import { sessionHasSecondFactor } from '../../services/second-factor/step-up.js';
 import { listPasskeys, removePasskey, renameOwnPasskey } from '../../services/second-factor/passkeys.js';
 import { endSession, listSessions, logoutEverywhere } from '../../services/sessions/sessions.js';
 import { changePassword } from '../../services/account/password-change.js';
@@ -13,6 +14,7 @@ import { ChangeEmailBody, UpdateProfileBody } from '../schemas/account.js';
 import { UpdatePasswordBody } from '../schemas/user.js';
 import { clearSessionCookie, emptyForm, refusal, render, requirePage, schemaErrors, type FormState, type PageSettings } from './page-kit.js';
 import { PageBody } from './sign-in-pages.js';
+import { pageStepUp } from './step-up-fields.js';
 
 type Body = Record<string, string>;
 
@@ -42,11 +44,16 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
   const user = (request: FastifyRequest) => request.page!.user;
   const sessionId = (request: FastifyRequest) => request.page!.session.id;
   const body = (request: FastifyRequest) => request.body as Body;
+  /** This browser's session `amr`, and a code typed in the form, for a change that needs the second factor (issue 21). */
+  const stepUp = (request: FastifyRequest) => pageStepUp(request.page!.session.amr, body(request));
 
   async function home(request: FastifyRequest, reply: FastifyReply, state: FormState = emptyForm(), status = 200, notice?: string) {
     const { id } = user(request);
     const [sessions, passkeys, identities] = await Promise.all([listSessions(app.deps, id, sessionId(request)), listPasskeys(app.deps, id), listIdentities(app.deps, id)]);
-    return render(request, reply, settings, 'account', { sessions, passkeys, identities, state, notice }, status);
+    // Forms that change the second factor or add a way in ask for a code when this session did not sign in with it (issue 21).
+    const stepUpNeeded = user(request).mfaEnabled && !sessionHasSecondFactor(request.page!.session.amr);
+    const hasPassword = hasUsablePassword(user(request));
+    return render(request, reply, settings, 'account', { sessions, passkeys, identities, state, notice, stepUpNeeded, hasPassword }, status);
   }
 
   /** Runs a change; a refusal shows the account page again, with the error beside the field of form `name`. */
@@ -128,7 +135,7 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
 
   app.post('/totp/confirm', guarded, async (request, reply) => {
     try {
-      const { recovery_codes: codes } = await confirmTotpEnrolment(app.deps, user(request), body(request)['otp'] ?? '', clientInfo(request));
+      const { recovery_codes: codes } = await confirmTotpEnrolment(app.deps, user(request), body(request)['otp'] ?? '', clientInfo(request), sessionId(request));
       return render(request, reply, settings, 'recovery-codes', { codes, enabled: true });
     } catch (error) {
       // The secret is not shown again (it was on the previous page): a wrong code means starting over.
@@ -139,7 +146,7 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
 
   app.post('/totp/recovery-codes', guarded, (request, reply) =>
     change(request, reply, 'codes', ['current_password'], async () => {
-      const { recovery_codes: codes } = await regenerateRecoveryCodes(app.deps, user(request), body(request)['current_password'] ?? '', clientInfo(request));
+      const { recovery_codes: codes } = await regenerateRecoveryCodes(app.deps, user(request), body(request)['current_password'] ?? '', clientInfo(request), stepUp(request));
       return render(request, reply, settings, 'recovery-codes', { codes, enabled: false });
     }),
   );
@@ -160,10 +167,13 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     }),
   );
 
-  app.post('/passkeys/:id/delete', withId, async (request, reply) => {
-    await removePasskey(app.deps, user(request), Number((request.params as { id: string }).id), clientInfo(request));
-    return done(reply, 'passkey_removed');
-  });
+  app.post('/passkeys/:id/delete', { ...withId, onRequest: guarded.onRequest, preHandler: guarded.preHandler }, (request, reply) =>
+    change(request, reply, `passkey_delete_${(request.params as { id: string }).id}`, ['current_password', 'otp'], async () => {
+      const reauth = { currentPassword: body(request)['current_password'] ?? '', stepUp: stepUp(request) };
+      await removePasskey(app.deps, user(request), Number((request.params as { id: string }).id), reauth, clientInfo(request));
+      return done(reply, 'passkey_removed');
+    }),
+  );
 
   app.post('/delete', guarded, (request, reply) =>
     change(request, reply, 'delete', ['current_password'], async () => {

@@ -5,6 +5,7 @@ import { loginWithPasskey, passkeyLoginOptions, passkeyRegistrationOptions, regi
 import { clientInfo } from '../auth-guard.js';
 import { requirePage, startPageSession, type PageSettings } from './page-kit.js';
 import { safeRedirectTarget } from './redirect-target.js';
+import { pageStepUp } from './step-up-fields.js';
 
 /** What the browser's WebAuthn call returns, as @simplewebauthn/browser serialises it; the library checks the rest. */
 const CredentialJson = Type.Object(
@@ -31,7 +32,11 @@ export async function passkeyPages(app: FastifyInstance, settings: PageSettings)
   app.post(
     '/passkeys/options',
     { ...json, schema: { hide: true, body: OptionsBody }, onRequest: app.throttles.passwordPerIp, preHandler: [requirePage, app.throttles.passwordPerAccount] },
-    async (request) => passkeyRegistrationOptions(app.deps, request.page!.user, (request.body as { current_password: string }).current_password, clientInfo(request)),
+    async (request) => {
+      const fields = request.body as { current_password: string };
+      // With the second factor on, the script also sends the code typed beside the password (issue 21).
+      return passkeyRegistrationOptions(app.deps, request.page!.user, fields.current_password, clientInfo(request), pageStepUp(request.page!.session.amr, fields));
+    },
   );
 
   app.post('/passkeys', { ...json, schema: { hide: true, body: RegisterBody }, preHandler: requirePage }, async (request, reply) => {

@@ -146,7 +146,9 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
       intro: 'Press the button to confirm that this address is yours.',
       button: 'Confirm my address',
       done: 'Thank you: your e-mail address is confirmed.',
-      spend: (token: string, request: FastifyRequest) => verifyEmail(app.deps, token, clientInfo(request)),
+      // The browser that verifies stays signed in; the account's other sessions end (first verification).
+      spend: (token: string, request: FastifyRequest) =>
+        verifyEmail(app.deps, token, clientInfo(request), request.page ? { userId: request.page.user.id, sessionId: request.page.session.id } : undefined),
     },
     {
       path: '/confirm-email',

@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { InvalidInputError } from '../../errors.js';
 import { confirmTotpEnrolment, disableTotp, regenerateRecoveryCodes, startTotpEnrolment } from '../../services/second-factor/totp-enrolment.js';
 import type { SecondFactorProof } from '../../services/second-factor/proofs.js';
 import { clientInfo, requireUser } from '../auth-guard.js';
 import { Detail, ValidationErrorBody } from '../schemas/common.js';
-import { ConfirmTotpBody, CurrentPasswordBody, DisableTotpBody, RecoveryCodesResponse, TotpEnrolmentResponse } from '../schemas/mfa.js';
+import { ConfirmTotpBody, CurrentPasswordBody, DisableTotpBody, RecoveryCodesBody, RecoveryCodesResponse, TotpEnrolmentResponse } from '../schemas/mfa.js';
+import type { StepUp } from '../../services/second-factor/step-up.js';
 import { BEARER_AUTH } from './user.js';
 
 const FORM_OR_JSON = ['application/x-www-form-urlencoded', 'application/json'];
@@ -17,6 +19,12 @@ function proofOf(body: { otp?: string | undefined; recovery_code?: string | unde
     throw new InvalidInputError([{ loc: ['body', 'otp'], msg: 'Send either otp or recovery_code', type: 'missing' }]);
   }
   return body.otp !== undefined ? { otp: body.otp } : { recoveryCode: body.recovery_code! };
+}
+
+/** The caller's session (`amr` of its token; none means the password) and an optional proof of the second factor. */
+function stepUpOf(request: FastifyRequest, body: { otp?: string | undefined; recovery_code?: string | undefined }): StepUp {
+  const proof = body.otp === undefined && body.recovery_code === undefined ? undefined : proofOf(body);
+  return { amr: request.claims?.amr ?? ['pwd'], proof };
 }
 
 /** The second factor of the signed-in user: TOTP enrolment, recovery codes, removal (issue 14). */
@@ -52,24 +60,24 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: app.throttles.passwordPerAccount,
     handler: async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      return confirmTotpEnrolment(app.deps, request.user!, request.body.otp, clientInfo(request));
+      return confirmTotpEnrolment(app.deps, request.user!, request.body.otp, clientInfo(request), request.claims?.sid);
     },
   });
 
   app.post('/recovery-codes', {
     schema: {
-      summary: 'Make a new set of 10 recovery codes; the earlier ones stop working',
+      summary: 'Make a new set of 10 recovery codes; the earlier ones stop working. Needs the password and, unless this session signed in with the second factor, a code (otp) or a recovery code',
       tags: ['mfa'],
       security: BEARER_AUTH,
       consumes: FORM_OR_JSON,
-      body: CurrentPasswordBody,
-      response: { 200: RecoveryCodesResponse, 400: Detail, ...REFUSALS },
+      body: RecoveryCodesBody,
+      response: { 200: RecoveryCodesResponse, 400: Detail, 403: Detail, ...REFUSALS },
     },
     onRequest: [app.throttles.passwordPerIp, requireUser],
     preHandler: app.throttles.passwordPerAccount,
     handler: async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      return regenerateRecoveryCodes(app.deps, request.user!, request.body.current_password, clientInfo(request));
+      return regenerateRecoveryCodes(app.deps, request.user!, request.body.current_password, clientInfo(request), stepUpOf(request, request.body));
     },
   });
 

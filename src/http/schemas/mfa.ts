@@ -14,6 +14,16 @@ export const RecoveryCode = Type.String({
 
 export const CurrentPasswordBody = Type.Object({ current_password: PresentedSecret });
 
+/**
+ * The password, and — while the second factor is on and the session did not sign in with it — a code of
+ * the app or a recovery code (issue 21).
+ */
+export const RecoveryCodesBody = Type.Object({
+  current_password: PresentedSecret,
+  otp: Type.Optional(Otp),
+  recovery_code: Type.Optional(RecoveryCode),
+});
+
 export const TotpEnrolmentResponse = Type.Object({
   secret: Type.String({ description: 'The new secret (160 bits, base32), for typing into an app by hand' }),
   otpauth_uri: Type.String({ description: 'otpauth://totp/… (Key URI Format), what the QR code holds' }),

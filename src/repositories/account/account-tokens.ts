@@ -4,6 +4,8 @@ import type { Database } from '../../db/client.js';
 import { accountTokens, type AccountTokenRow } from '../../db/schema.js';
 
 export type AccountTokenPurpose = 'reset_password' | 'verify_email' | 'change_email';
+/** Every purpose: what a reset voids (issue 21). */
+export const ALL_TOKEN_PURPOSES: AccountTokenPurpose[] = ['reset_password', 'verify_email', 'change_email'];
 
 export async function insertAccountToken(db: Database, token: Omit<AccountTokenRow, 'id'>): Promise<void> {
   await db.insert(accountTokens).values(token);

@@ -49,6 +49,12 @@ export async function countIdentitiesOf(db: Database, userId: number): Promise<n
   return row?.n ?? 0;
 }
 
+/** Unlinks every identity of the user (a reset, a first verification: issue 21); returns their providers. */
+export async function deleteIdentitiesOf(db: Database, userId: number): Promise<string[]> {
+  const rows = await db.delete(linkedIdentities).where(eq(linkedIdentities.userId, userId)).returning({ provider: linkedIdentities.provider });
+  return rows.map((r) => r.provider);
+}
+
 export async function deleteIdentity(db: Database, userId: number, id: number): Promise<boolean> {
   const removed = await db
     .delete(linkedIdentities)

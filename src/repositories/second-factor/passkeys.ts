@@ -29,6 +29,12 @@ export async function renamePasskey(db: Database, userId: number, id: number, na
   return rows.length > 0;
 }
 
+/** Removes every passkey of the user (a reset, a first verification: issue 21); returns their names. */
+export async function deletePasskeysOf(db: Database, userId: number): Promise<string[]> {
+  const rows = await db.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ name: passkeys.name });
+  return rows.map((r) => r.name);
+}
+
 export async function deletePasskey(db: Database, userId: number, id: number): Promise<boolean> {
   const rows = await db.delete(passkeys).where(and(eq(passkeys.id, id), eq(passkeys.userId, userId))).returning({ id: passkeys.id });
   return rows.length > 0;

@@ -1,6 +1,6 @@
 // Sessions' tables: sessions, refresh tokens, browser (cookie) sessions, signing keys, and the one-query
 // principal lookup (principals.ts) every authenticated request makes.
-import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
 import { sessions, type SessionRow } from '../../db/schema.js';
 import { selectRows } from '../rows.js';
@@ -111,11 +111,14 @@ export async function revokeSession(
   return rows.length > 0;
 }
 
-export async function revokeUserSessions(db: Database, userId: number, now: Date, reason: string): Promise<number> {
+/** Ends the user's open sessions, all of them or all but `except` (the session that made the change). */
+export async function revokeUserSessions(db: Database, userId: number, now: Date, reason: string, except?: string): Promise<number> {
+  const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
+  if (except !== undefined) conditions.push(ne(sessions.id, except));
   const rows = await db
     .update(sessions)
     .set({ revokedAt: now, revokedReason: reason })
-    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+    .where(and(...conditions))
     .returning({ id: sessions.id });
   return rows.length;
 }

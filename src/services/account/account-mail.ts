@@ -1,7 +1,7 @@
 import { hashOpaqueToken, newOpaqueToken } from '../../crypto/opaque-tokens.js';
 import type { Database } from '../../db/client.js';
 import type { UserRow } from '../../db/schema.js';
-import { noticeMail, requestedMail, type NoticeKind, type RequestedMailKind } from '../../mail/templates.js';
+import { NOTICE_KINDS, noticeMail, requestedMail, type NoticeKind, type RequestedMailKind } from '../../mail/templates.js';
 import { deleteAccountTokens, insertAccountToken } from '../../repositories/account/account-tokens.js';
 import { countMailsSince, insertMail, lockAddress } from '../../repositories/account/mail-outbox.js';
 import { findUserById } from '../../repositories/users.js';
@@ -51,7 +51,7 @@ export async function underSendLimit(deps: MailDeps, tx: Database, address: stri
 export async function issueMailedToken(
   deps: MailDeps,
   tx: Database,
-  user: Pick<UserRow, 'id' | 'username'>,
+  user: Pick<UserRow, 'id' | 'username' | 'securityStamp'>,
   kind: RequestedMailKind,
   address: string,
 ): Promise<void> {
@@ -66,6 +66,7 @@ export async function issueMailedToken(
     email: address,
     createdAt: now,
     expiresAt: new Date(now.getTime() + ttl * 1000),
+    securityStamp: user.securityStamp,
   });
   // PUBLIC_URL, never the request's Host or X-Forwarded-Host: a forged header must not choose where a
   // reset link points (reset-link poisoning).
@@ -74,15 +75,38 @@ export async function issueMailedToken(
   await insertMail(tx, { userId: user.id, kind, recipient: address, subject: mail.subject, textBody: mail.text, htmlBody: mail.html }, now);
 }
 
-/** Queues a notice to `to` (the account's address unless given) on `executor`. */
+/**
+ * Whether a notice of `kind` may go to `address` now. Notices cannot be used to flood an inbox (40 renames
+ * once queued 40 mails): at most MAIL_PER_ADDRESS_PER_HOUR notices of one kind per address and hour — per
+ * kind, so a burst of one cannot use up the budget and hide a notice of another — and to an address the
+ * account never proved, only the first notice of the hour. Counted under the address's lock, as requested mails are.
+ * @see issue 21, finding 5
+ */
+async function underNoticeLimit(deps: MailDeps, executor: Database, address: string, kind: NoticeKind, verified: boolean): Promise<boolean> {
+  await lockAddress(executor, address);
+  const since = new Date(deps.clock.now().getTime() - 3600_000);
+  if (!verified && (await countMailsSince(executor, address, NOTICE_KINDS.map((k) => `notice:${k}`), since)) > 0) return false;
+  return (await countMailsSince(executor, address, [`notice:${kind}`], since)) < deps.mail.perAddressPerHour;
+}
+
+/**
+ * Queues a notice to `to` (the account's address unless given) on `executor`, within the notice limits
+ * (`underNoticeLimit`); `extra` are sentences added to it (what a reset removed, say).
+ */
 export async function queueNoticeMail(
   deps: MailDeps,
   executor: Database,
-  user: Pick<UserRow, 'id' | 'username' | 'email'>,
+  user: Pick<UserRow, 'id' | 'username' | 'email' | 'emailVerified'>,
   kind: NoticeKind,
   to: string = user.email,
+  extra: string[] = [],
 ): Promise<void> {
-  const mail = noticeMail(kind, { appName: deps.mail.appName, username: user.username });
+  const verified = to.toLowerCase() === user.email.toLowerCase() && user.emailVerified;
+  if (!(await underNoticeLimit(deps, executor, to, kind, verified))) {
+    deps.log.info({ userId: user.id, kind }, 'notice not mailed: the address reached its hourly limit of notices');
+    return;
+  }
+  const mail = noticeMail(kind, { appName: deps.mail.appName, username: user.username }, extra);
   await insertMail(
     executor,
     { userId: user.id, kind: `notice:${kind}`, recipient: to, subject: mail.subject, textBody: mail.text, htmlBody: mail.html },

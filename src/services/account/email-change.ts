@@ -40,6 +40,9 @@ export async function requestEmailChange(
  * Confirms an e-mail change with the token mailed to the new address: the address moves and counts as
  * verified (the link proved it is theirs). Links mailed earlier to the old address (reset, verification)
  * are voided. If another account took the address meanwhile, nothing changes and the token stays (409).
+ * The account's security stamp must be the one the change was requested under: a reset, a password change
+ * or a logout-all since then voids it (an intruder's pending change does not outlive the owner's recovery).
+ * @see issue 21, finding 1(a)
  */
 export async function confirmEmailChange(deps: ServiceDeps, token: string, client: ClientInfo): Promise<UserRow> {
   const { user, previous } = await deps.db.transaction(async (tx) => {
@@ -47,10 +50,12 @@ export async function confirmEmailChange(deps: ServiceDeps, token: string, clien
     const spent = await redeemAccountToken(tx, hashOpaqueToken(token), 'change_email', now);
     if (spent === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
     const before = await findUserById(tx, spent.userId);
+    if (before === undefined || spent.securityStamp !== before.securityStamp) throw new DomainError('INVALID_MAIL_TOKEN');
     const user = await updateUserProfile(tx, spent.userId, { email: spent.email, emailVerified: true }, now);
-    if (user === undefined || before === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
+    if (user === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
     await deleteAccountTokens(tx, user.id, ['reset_password', 'verify_email']);
-    await queueNoticeMail(deps, tx, user, 'email_changed', before.email);
+    // To the old address, as it was (verified or not).
+    await queueNoticeMail(deps, tx, before, 'email_changed');
     return { user, previous: before.email };
   });
   await recordSecurityEvent(deps, { type: 'email_changed', userId: user.id, client, details: { previousDomain: previous.split('@').pop() } });

@@ -3,8 +3,10 @@ import type { Database } from '../../db/client.js';
 import type { UserRow } from '../../db/schema.js';
 import { DomainError } from '../../errors.js';
 import { redeemAccountToken } from '../../repositories/account/account-tokens.js';
-import { findUserByEmail, markEmailVerified } from '../../repositories/users.js';
-import { issueMailedToken, underSendLimit, type MailDeps } from './account-mail.js';
+import { findUserByEmail, findUserById, markEmailVerified } from '../../repositories/users.js';
+import { issueMailedToken, queueNoticeMail, underSendLimit, type MailDeps } from './account-mail.js';
+import { anyRemoved, removedInWords, removeWaysInAddedBefore } from './recovery.js';
+import { endOtherSessions } from '../sessions/sessions.js';
 import { recordSecurityEvent } from '../audit.js';
 import type { ClientInfo, ServiceDeps } from '../deps.js';
 
@@ -41,16 +43,41 @@ export async function queueVerificationAtRegistration(deps: MailDeps, tx: Databa
 /**
  * `POST /user/verify`: spends the token (one conditional DELETE) and marks the address verified, as long
  * as the account still has the address the token was mailed to.
+ *
+ * The first verification of an address is the first proof that the account is its owner's: until then,
+ * anyone could have registered it (with the default REQUIRE_VERIFIED_EMAIL=false, signed in and added
+ * ways in). So it ends every other session — all but `signedIn`'s, the browser that verifies, when it is
+ * this account's — and removes the passkeys, linked identities and mailed tokens added before, as a
+ * reset does; the owner's notice lists what went.
+ * @see issue 21, finding 1(c)
  */
-export async function verifyEmail(deps: ServiceDeps, token: string, client: ClientInfo): Promise<UserRow> {
-  const user = await deps.db.transaction(async (tx) => {
+export async function verifyEmail(
+  deps: ServiceDeps,
+  token: string,
+  client: ClientInfo,
+  signedIn?: { userId: number; sessionId: string },
+): Promise<UserRow> {
+  const result = await deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
     const spent = await redeemAccountToken(tx, hashOpaqueToken(token), 'verify_email', now);
-    return spent && (await markEmailVerified(tx, spent.userId, spent.email, now));
+    const before = spent && (await findUserById(tx, spent.userId));
+    const user = spent && (await markEmailVerified(tx, spent.userId, spent.email, now));
+    if (user === undefined || before === undefined || before.emailVerified) return user && { user, sessions: 0, removed: undefined };
+    const keep = signedIn?.userId === user.id ? signedIn.sessionId : undefined;
+    const sessions = await endOtherSessions({ ...deps, db: tx }, user.id, keep, 'email_verified');
+    const removed = await removeWaysInAddedBefore(tx, user.id);
+    if (sessions > 0 || anyRemoved(removed)) await queueNoticeMail(deps, tx, user, 'email_verified', user.email, removedInWords(deps, removed));
+    return { user, sessions, removed };
   });
-  if (user === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
-  await recordSecurityEvent(deps, { type: 'email_verified', userId: user.id, client });
-  return user;
+  if (result === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
+  const { user, sessions, removed } = result;
+  await recordSecurityEvent(deps, {
+    type: 'email_verified',
+    userId: user.id,
+    client,
+    ...(removed && { details: { sessions, passkeysRemoved: removed.passkeys.length, identitiesRemoved: removed.providers } }),
+  });
+  return (await findUserById(deps.db, user.id)) ?? user;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { hashOpaqueToken } from '../../crypto/opaque-tokens.js';
 import { DomainError } from '../../errors.js';
-import { deleteAccountTokens, findAccountToken, redeemAccountToken } from '../../repositories/account/account-tokens.js';
+import { findAccountToken, redeemAccountToken } from '../../repositories/account/account-tokens.js';
 import { deleteLoginFailures } from '../../repositories/login-failures.js';
 import { findUserByEmail, findUserById, updatePasswordHash } from '../../repositories/users.js';
 import { issueMailedToken, queueNoticeMail, underSendLimit } from './account-mail.js';
@@ -9,6 +9,7 @@ import type { ClientInfo, ServiceDeps } from '../deps.js';
 import { accountLockoutKeys } from '../sign-in/lockout.js';
 import { assertAcceptablePassword } from './password-policy.js';
 import { endAllSessions } from '../sessions/sessions.js';
+import { removedInWords, removeWaysInAddedBefore } from './recovery.js';
 
 /**
  * `POST /user/forgot-password`: returns at once; the address is looked up afterwards (deferred work), so
@@ -52,9 +53,10 @@ export async function sendPasswordResetForUser(deps: ServiceDeps, userId: number
  * `POST /user/reset-password`. The new password is checked (same policy as registration) before the token
  * is spent, so a refused password leaves the link usable. The token is then spent by one conditional
  * DELETE in the transaction that sets the hash: of concurrent redemptions exactly one wins. Every session
- * and access token ends, the account's lockout is cleared (the owner proved control of the address), and
- * a notice is mailed.
- * @see OWASP ASVS 5.0 6.3.7 (notice), 6.4 (recovery)
+ * and access token ends, the account's lockout is cleared (the owner proved control of the address), every
+ * other mailed token (a pending e-mail change too), passkey and linked identity goes (`removeWaysInAddedBefore`),
+ * and a notice listing what was removed is mailed. A confirmed second factor stays: the next login asks for it.
+ * @see OWASP ASVS 5.0 6.3.7 (notice), 6.4 (recovery); issue 21, finding 1
  */
 export async function resetPassword(deps: ServiceDeps, token: string, password: string, client: ClientInfo): Promise<void> {
   const tokenHash = hashOpaqueToken(token);
@@ -69,10 +71,15 @@ export async function resetPassword(deps: ServiceDeps, token: string, password: 
     await updatePasswordHash(tx, user.id, hash, now);
     const sessions = await endAllSessions({ ...deps, db: tx }, user.id, 'password_reset');
     await deleteLoginFailures(tx, accountLockoutKeys(user));
-    await deleteAccountTokens(tx, user.id, ['reset_password']);
-    await queueNoticeMail(deps, tx, user, 'password_changed');
-    return sessions;
+    const removed = await removeWaysInAddedBefore(tx, user.id);
+    await queueNoticeMail(deps, tx, user, 'password_changed', user.email, removedInWords(deps, removed));
+    return { sessions, removed };
   });
   if (ended === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
-  await recordSecurityEvent(deps, { type: 'password_reset', userId: user.id, client, details: { sessions: ended } });
+  await recordSecurityEvent(deps, {
+    type: 'password_reset',
+    userId: user.id,
+    client,
+    details: { sessions: ended.sessions, passkeysRemoved: ended.removed.passkeys.length, identitiesRemoved: ended.removed.providers },
+  });
 }

@@ -19,6 +19,8 @@ import { recordSecurityEvent } from '../audit.js';
 import type { ClientInfo, ServiceDeps } from '../deps.js';
 import { assertMaySignIn, openLoginSession, type LoginTokens } from '../sign-in/login-session.js';
 import { confirmCurrentPassword } from '../sign-in/reauthentication.js';
+import { hasUsablePassword } from '../federation/linked-identities.js';
+import { assertSecondFactorStepUp, type StepUp } from './step-up.js';
 
 /** How long a ceremony may take, from the options to the authenticator's answer. */
 export const PASSKEY_CHALLENGE_TTL_SECONDS = 5 * 60;
@@ -83,16 +85,21 @@ async function verified<T>(check: () => Promise<T>): Promise<T> {
 /**
  * Options for `navigator.credentials.create()`: a discoverable credential with user verification. The
  * current password first, as for the TOTP factor: a new way in must not be added with a stolen session
- * alone (behind the account's password lockout).
- * @see OWASP ASVS 5.0 7.5.1
+ * alone (behind the account's password lockout); with a second factor on, the factor too (a passkey signs
+ * in as two factors). Only on a confirmed address: on an unproved one the "owner" may be someone who
+ * registered it first.
+ * @see OWASP ASVS 5.0 7.5.1; issue 21, findings 1 and 2
  */
 export async function passkeyRegistrationOptions(
   deps: ServiceDeps,
   user: UserRow,
   currentPassword: string,
   client: ClientInfo,
+  stepUp: StepUp,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  if (!user.emailVerified) throw new DomainError('EMAIL_VERIFICATION_REQUIRED');
   await confirmCurrentPassword(deps, user, currentPassword, client);
+  await assertSecondFactorStepUp(deps, user, stepUp, client, 'passkey');
   const { rpID, rpName } = relyingParty(deps);
   const existing = await findPasskeysOf(deps.db, user.id);
   const options = await generateRegistrationOptions({
@@ -124,6 +131,7 @@ export async function registerPasskey(
   const { rpID, origin } = relyingParty(deps);
   const { challenge, userId } = await spendChallenge(deps, input.response.response.clientDataJSON, 'registration');
   if (userId !== user.id) throw new DomainError('PASSKEY_REJECTED');
+  if (!user.emailVerified) throw new DomainError('EMAIL_VERIFICATION_REQUIRED');
   const result = await verified(() =>
     verifyRegistrationResponse({ response: input.response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: true }),
   );
@@ -208,7 +216,15 @@ export async function renameOwnPasskey(deps: ServiceDeps, user: UserRow, id: num
   if (!(await renamePasskey(deps.db, user.id, id, cleanName(name, 'Passkey')))) throw new DomainError('PASSKEY_NOT_FOUND');
 }
 
-export async function removePasskey(deps: ServiceDeps, user: UserRow, id: number, client: ClientInfo): Promise<void> {
+/**
+ * Removes one of the user's passkeys, after the current password (behind its lockout) — or, for an
+ * account without a password, the second factor — as for any change to how the account signs in.
+ * @see issue 21, finding 7; ASVS 5.0 7.5.1
+ */
+export async function removePasskey(deps: ServiceDeps, user: UserRow, id: number, reauth: { currentPassword: string; stepUp: StepUp }, client: ClientInfo): Promise<void> {
+  if (hasUsablePassword(user)) await confirmCurrentPassword(deps, user, reauth.currentPassword, client);
+  else if (user.mfaEnabled) await assertSecondFactorStepUp(deps, user, reauth.stepUp, client, 'passkey_removal');
+  else throw new DomainError('REAUTHENTICATION_REQUIRED');
   const removed = await deps.db.transaction(async (tx) => {
     const removed = await deletePasskey(tx, user.id, id);
     if (removed) await queueNoticeMail(deps, tx, user, 'passkey_removed');

@@ -13,6 +13,8 @@ import { recordSecurityEvent } from '../audit.js';
 import type { ClientInfo, MfaSettings, ServiceDeps } from '../deps.js';
 import { secondFactorLockoutKey } from '../sign-in/lockout.js';
 import { confirmCurrentPassword } from '../sign-in/reauthentication.js';
+import { endOtherSessions } from '../sessions/sessions.js';
+import { assertSecondFactorStepUp, type StepUp } from './step-up.js';
 import { behindSecondFactorLockout, issueRecoveryCodes, spendProof, spendTotpCode, totpSealContext, type SecondFactorProof } from './proofs.js';
 
 /**
@@ -57,10 +59,19 @@ export async function startTotpEnrolment(deps: ServiceDeps, user: UserRow, curre
 
 /**
  * Step 2: a code of the pending secret proves the app holds it. The factor becomes active and the first
- * recovery codes are made, shown this once. Wrong codes count towards the account's code lockout.
+ * recovery codes are made, shown this once. Wrong codes count towards the account's code lockout. Every
+ * other session of the account ends (`currentSessionId` stays): a session opened with the password alone
+ * must not outlive the factor that now guards the account.
+ * @see issue 21, finding 2; ASVS 5.0 7.4.3
  */
-export async function confirmTotpEnrolment(deps: ServiceDeps, user: UserRow, otp: string, client: ClientInfo): Promise<{ recovery_codes: string[] }> {
-  const codes = await behindSecondFactorLockout(deps, user.id, client, 'INCORRECT_CODE', { during: 'enrolment' }, () =>
+export async function confirmTotpEnrolment(
+  deps: ServiceDeps,
+  user: UserRow,
+  otp: string,
+  client: ClientInfo,
+  currentSessionId?: string,
+): Promise<{ recovery_codes: string[] }> {
+  const enabled = await behindSecondFactorLockout(deps, user.id, client, 'INCORRECT_CODE', { during: 'enrolment' }, () =>
     deps.db.transaction(async (tx) => {
       const factor = await findTotpFactor(tx, user.id, { forUpdate: true });
       if (factor === undefined) throw new DomainError('MFA_NOT_PENDING');
@@ -71,22 +82,29 @@ export async function confirmTotpEnrolment(deps: ServiceDeps, user: UserRow, otp
       await setMfaEnabled(tx, user.id, true, now);
       // ASVS 5.0 6.3.7: the owner hears of it, in the transaction that turns it on.
       await queueNoticeMail(deps, tx, user, 'second_factor_enabled');
-      return issueRecoveryCodes(deps, tx, user.id);
+      const codes = await issueRecoveryCodes(deps, tx, user.id);
+      return { codes, sessions: await endOtherSessions({ ...deps, db: tx }, user.id, currentSessionId, 'mfa_enabled') };
     }),
   );
-  await recordSecurityEvent(deps, { type: 'mfa_enabled', userId: user.id, client });
+  await recordSecurityEvent(deps, { type: 'mfa_enabled', userId: user.id, client, details: { sessions: enabled.sessions } });
+  const codes = enabled.codes;
   return { recovery_codes: codes };
 }
 
-/** A new set of recovery codes; every earlier one, used or not, stops working. */
+/**
+ * A new set of recovery codes; every earlier one, used or not, stops working. The password and the second
+ * factor (`assertSecondFactorStepUp`): fresh codes made with the password alone would turn the factor off.
+ */
 export async function regenerateRecoveryCodes(
   deps: ServiceDeps,
   user: UserRow,
   currentPassword: string,
   client: ClientInfo,
+  stepUp: StepUp,
 ): Promise<{ recovery_codes: string[] }> {
   if (!user.mfaEnabled) throw new DomainError('MFA_NOT_ENABLED');
   await confirmCurrentPassword(deps, user, currentPassword, client);
+  await assertSecondFactorStepUp(deps, user, stepUp, client, 'recovery_codes');
   const codes = await deps.db.transaction(async (tx) => {
     if (!isConfirmed(await findTotpFactor(tx, user.id, { forUpdate: true }))) throw new DomainError('MFA_NOT_ENABLED');
     await queueNoticeMail(deps, tx, user, 'recovery_codes_regenerated');

@@ -4,7 +4,7 @@
 import type { SessionRow, UserRow } from '../../db/schema.js';
 import { DomainError } from '../../errors.js';
 import { findOpenSessions, insertSession, revokeSession, revokeUserSessions } from '../../repositories/sessions/sessions.js';
-import { revokeAccessTokensIssuedBefore } from '../../repositories/users.js';
+import { bumpSecurityStamp, revokeAccessTokensIssuedBefore } from '../../repositories/users.js';
 import { recordSecurityEvent } from '../audit.js';
 import { storedIp, storedUserAgent } from '../client-info.js';
 import type { ClientInfo, ServiceDeps, SessionPolicy } from '../deps.js';
@@ -105,5 +105,20 @@ export async function endAllSessions(deps: Pick<ServiceDeps, 'db' | 'clock'>, us
   return deps.db.transaction(async (tx) => {
     await revokeAccessTokensIssuedBefore(tx, userId, now);
     return revokeUserSessions(tx, userId, now, reason);
+  });
+}
+
+/**
+ * Ends every session of the user but `keep` (the session that made the change: enabling a second factor, a
+ * first verification), and moves the security stamp on so a login already past its password check opens
+ * nothing. Without `keep` it is `endAllSessions`. Access tokens of the kept session stay valid, so
+ * `tokens_valid_after` is left alone: the other sessions' tokens die with their sessions.
+ * @see issue 21, findings 1 and 2; ASVS 5.0 7.4.3
+ */
+export async function endOtherSessions(deps: Pick<ServiceDeps, 'db' | 'clock'>, userId: number, keep: string | undefined, reason: string): Promise<number> {
+  if (keep === undefined) return endAllSessions(deps, userId, reason);
+  return deps.db.transaction(async (tx) => {
+    await bumpSecurityStamp(tx, userId);
+    return revokeUserSessions(tx, userId, deps.clock.now(), reason, keep);
   });
 }

@@ -26,7 +26,8 @@
   if (add) add.addEventListener('click', async function () {
     try {
       say('Follow your browser’s prompt…');
-      var options = await post('/account/passkeys/options', { current_password: document.getElementById('passkey-password').value });
+      var otp = document.getElementById('passkey-otp');
+      var options = await post('/account/passkeys/options', { current_password: document.getElementById('passkey-password').value, otp: otp ? otp.value : undefined });
       var response = await lib.startRegistration({ optionsJSON: options });
       await post('/account/passkeys', { response: response, name: document.getElementById('passkey-name').value });
       window.location.assign('/account?notice=passkey_added');
