@@ -36,8 +36,10 @@ export async function startOidcProvider(options: { port: number; clientId: strin
       },
     ],
     pkce: { required: () => true },
-    // The e-mail claims go into the ID token itself (the service reads no userinfo).
-    conformIdTokenClaims: false,
+    // `conformIdTokenClaims` stays at its default (true): with an access token issued, the e-mail claims
+    // are NOT in the ID token but at the UserInfo endpoint (OpenID Connect Core §5.4), as most providers
+    // do; the service must fetch them there (issue 21, finding 8). `claims` only declares the standard
+    // `email` scope's claims, which oidc-provider does not offer unless told.
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['test-provider-cookie-key-0123456789'] },

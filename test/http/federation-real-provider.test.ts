@@ -37,10 +37,15 @@ for (const kind of await databaseKinds()) {
       await provider?.close();
     });
     const browser = () => new PageClient(ctx.app, ORIGIN);
+    /** The sign-in page's "Sign in with Panva" button: a POST with the page's CSRF token (issue 21). */
+    async function startAt(page: PageClient) {
+      await page.get('/account/login');
+      return page.post('/account/oauth/panva', {});
+    }
 
     /** A whole sign-in: our redirect, the provider's pages as `login`, and the callback in the same browser. */
     async function signIn(page: PageClient, login: string) {
-      const started = await page.get('/account/oauth/panva');
+      const started = await startAt(page);
       assert.equal(started.statusCode, 303, started.body);
       const back = await signInAtProvider(String(started.headers.location), login, CALLBACK);
       return { back, res: await page.get(`${back.pathname}${back.search}`) };
@@ -51,14 +56,14 @@ for (const kind of await databaseKinds()) {
       assert.equal((await page.get('/readyz')).statusCode, 200);
       const login = await page.get('/account/login');
       assert.match(textOf(login.body), /Sign in with Panva/);
-      const down = await page.get('/account/oauth/panva');
+      const down = await startAt(page);
       assert.equal(down.statusCode, 503);
       assert.ok(Number(down.headers['retry-after']) >= 1);
       provider = await startOidcProvider({ port, ...CLIENT, redirectUri: CALLBACK, accounts });
       // Still inside the backoff: not asked again yet.
-      assert.equal((await page.get('/account/oauth/panva')).statusCode, 503);
+      assert.equal((await startAt(page)).statusCode, 503);
       ctx.clock.advance(60_000);
-      const up = await page.get('/account/oauth/panva');
+      const up = await startAt(page);
       assert.equal(up.statusCode, 303, up.body);
       assert.ok(String(up.headers.location).startsWith(`${provider.issuer}/auth?`));
     });
@@ -79,7 +84,7 @@ for (const kind of await databaseKinds()) {
       // The same callback again, from a browser holding a copy of the flow cookie: the code is spent.
       const replay = browser();
       const first = browser();
-      const started = await first.get('/account/oauth/panva');
+      const started = await startAt(first);
       const cookieCopy = first.cookies.get('account_oidc')!;
       const back2 = await signInAtProvider(String(started.headers.location), name, CALLBACK);
       assert.equal((await first.get(`${back2.pathname}${back2.search}`)).statusCode, 303);

@@ -79,7 +79,8 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
     return home(request, reply, emptyForm(), 200, notice === undefined ? undefined : NOTICES[notice]);
   });
 
-  app.post('/profile', form, (request, reply) =>
+  // A rename mails a notice: on the password-change budgets, so a burst cannot flood an inbox (issue 21, finding 5).
+  app.post('/profile', guarded, (request, reply) =>
     change(request, reply, 'profile', ['username'], async () => {
       const input = { username: body(request)['username'] ?? '' };
       const invalid = schemaErrors(UpdateProfileBody, input);

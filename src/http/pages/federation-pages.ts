@@ -3,7 +3,8 @@ import Type from 'typebox';
 import { DomainError, MfaRequiredError } from '../../errors.js';
 import { authorizationRequest, callbackUrl, completeAuthorization } from '../../services/federation/authorization-flow.js';
 import type { DiscoveredProvider, ProviderRegistry } from '../../services/federation/provider-registry.js';
-import { linkIdentityTo, loginWithIdentity, recordFederatedFailure, unlinkIdentity } from '../../services/federation/linked-identities.js';
+import { linkIdentityTo, loginWithIdentity, reauthenticateForLink, recordFederatedFailure, unlinkIdentity } from '../../services/federation/linked-identities.js';
+import { pageStepUp } from './step-up-fields.js';
 import { clientInfo } from '../auth-guard.js';
 import { FLOW_TTL_SECONDS, flowCookie } from './federation-cookie.js';
 import { emptyForm, finishSignIn, render, requirePage, type PageSettings } from './page-kit.js';
@@ -59,15 +60,33 @@ export async function oidcPages(app: FastifyInstance, options: OidcPageOptions):
     return reply.redirect(url.href, 303);
   }
 
+  // A sign-in starts from the sign-in page's form (a POST with its CSRF token, from our origin): a link on
+  // another site cannot start a flow in this browser (ASVS 5.0 7.6; issue 21, finding 7). A GET, an old
+  // bookmark say, shows the sign-in page instead.
   app.get('/oauth/:name', { schema: { hide: true, params: NameParams, querystring: StartQuery } }, async (request, reply) => {
-    const redirectTo = target((request.query as { redirect_to?: string }).redirect_to) ?? '';
+    const redirectTo = target((request.query as { redirect_to?: string }).redirect_to);
+    if (request.page !== null) return reply.redirect(redirectTo ?? '/account', 303);
+    return reply.redirect(`/account/login${redirectTo ? `?redirect_to=${encodeURIComponent(redirectTo)}` : ''}`, 303);
+  });
+
+  app.post('/oauth/:name', { schema: { hide: true, params: NameParams, body: PageBody }, bodyLimit: 16 * 1024 }, async (request, reply) => {
+    const redirectTo = target((request.body as Record<string, string>)['redirect_to']) ?? '';
     if (request.page !== null) return reply.redirect(redirectTo || '/account', 303);
     return start(request, reply, redirectTo, null);
   });
 
-  // Linking is a form (CSRF token, signed in): another site cannot start it in this browser.
-  app.post('/oauth/:name/link', { schema: { hide: true, params: NameParams, body: PageBody }, bodyLimit: 16 * 1024, preHandler: requirePage }, (request, reply) =>
-    start(request, reply, '', request.page!.user.id),
+  // Linking is a form (CSRF token, signed in): another site cannot start it in this browser. It asks who
+  // you are first (password or second factor): a briefly stolen page session must not become a way in.
+  app.post(
+    '/oauth/:name/link',
+    { schema: { hide: true, params: NameParams, body: PageBody }, bodyLimit: 16 * 1024, onRequest: app.throttles.passwordPerIp, preHandler: [requirePage, app.throttles.passwordPerAccount] },
+    async (request, reply) => {
+      const { user, session } = request.page!;
+      const fields = request.body as Record<string, string>;
+      const reauth = { currentPassword: fields['current_password'] ?? '', stepUp: pageStepUp(session.amr, fields), signedInAt: session.createdAt };
+      await reauthenticateForLink(app.deps, user, reauth, clientInfo(request));
+      return start(request, reply, '', user.id);
+    },
   );
 
   // Each callback may cost a request to the provider: it counts as a sign-in attempt of this address.

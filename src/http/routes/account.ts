@@ -107,9 +107,11 @@ export const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       security: BEARER_AUTH,
       consumes: FORM_OR_JSON,
       body: UpdateProfileBody,
-      response: { 200: Profile, 401: Detail, 404: Detail, 409: Detail, 422: ValidationErrorBody },
+      response: { 200: Profile, 401: Detail, 404: Detail, 409: Detail, 422: ValidationErrorBody, 429: Detail },
     },
-    onRequest: requireUser,
+    // A rename mails a notice: it spends the password-change budgets, so renames cannot flood an inbox (issue 21, finding 5).
+    onRequest: [app.throttles.passwordPerIp, requireUser],
+    preHandler: app.throttles.passwordPerAccount,
     handler: async (request) => toProfile(await updateProfile(app.deps, request.user!, request.body, clientInfo(request))),
   });
 

@@ -52,6 +52,7 @@ export async function completeAuthorization(
   checks: FlowChecks,
 ): Promise<ProviderIdentity> {
   let claims: client.IDToken | undefined;
+  let stated: Record<string, unknown> | undefined;
   try {
     const tokens = await client.authorizationCodeGrant(provider.configuration, currentUrl, {
       pkceCodeVerifier: checks.codeVerifier,
@@ -60,12 +61,28 @@ export async function completeAuthorization(
       idTokenExpected: true,
     });
     claims = tokens.claims();
+    if (claims === undefined || typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 255) throw new DomainError('OIDC_SIGN_IN_FAILED');
+    stated = await emailClaims(provider, claims, tokens.access_token);
   } catch (error) {
+    if (error instanceof DomainError) throw error;
     throw new DomainError('OIDC_SIGN_IN_FAILED', { cause: error });
   }
-  if (claims === undefined || typeof claims.sub !== 'string' || claims.sub === '' || claims.sub.length > 255) throw new DomainError('OIDC_SIGN_IN_FAILED');
-  const email = typeof claims['email'] === 'string' && claims['email'].length <= 254 ? claims['email'] : null;
+  const email = typeof stated['email'] === 'string' && stated['email'].length <= 254 ? stated['email'] : null;
   // Only a literal `true` counts (some providers send the string "true"; that is not what the spec says).
-  const emailVerified = email !== null && claims['email_verified'] === true;
+  const emailVerified = email !== null && stated['email_verified'] === true;
   return { provider: provider.settings.name, subject: claims.sub, email, emailVerified };
+}
+
+/**
+ * Where the e-mail claims are: the ID token when it carries them; otherwise the UserInfo endpoint, which is
+ * where OpenID Connect returns the claims of requested scopes when an access token is issued (a provider
+ * in its default configuration — panva's oidc-provider, Okta's code flow — leaves them out of the ID
+ * token). openid-client checks that UserInfo's `sub` is the ID token's (§5.3.2: else it may be a token
+ * substitution) and refuses the answer otherwise.
+ * @see OpenID Connect Core 1.0 §5.4, §5.3.2; issue 21, finding 8
+ */
+async function emailClaims(provider: DiscoveredProvider, claims: client.IDToken, accessToken: string): Promise<Record<string, unknown>> {
+  const inIdToken = typeof claims['email'] === 'string' && claims['email_verified'] !== undefined;
+  if (inIdToken || provider.configuration.serverMetadata().userinfo_endpoint === undefined) return claims;
+  return client.fetchUserInfo(provider.configuration, accessToken, claims.sub);
 }

@@ -13,6 +13,8 @@ import { recordSecurityEvent } from '../audit.js';
 import type { ClientInfo, ServiceDeps } from '../deps.js';
 import { assertMaySignIn, openLoginSession, type LoginTokens } from '../sign-in/login-session.js';
 import { requireSecondFactor } from '../second-factor/second-step.js';
+import { assertSecondFactorStepUp, type StepUp } from '../second-factor/step-up.js';
+import { confirmCurrentPassword } from '../sign-in/reauthentication.js';
 
 /**
  * The stored "password" of an account made by a provider sign-in: no scheme recognises it, so every
@@ -53,7 +55,7 @@ async function accountOf(deps: ServiceDeps, identity: ProviderIdentity, client: 
     if (user === undefined) throw new DomainError('OIDC_SIGN_IN_FAILED');
     return user;
   }
-  if (identity.email === null) throw new DomainError('OIDC_EMAIL_NOT_VERIFIED');
+  if (identity.email === null) return refuse(deps, identity, client, 'no_email');
   const existing = await findUserByEmail(deps.db, identity.email);
   if (existing) {
     // Never link on an address either side has not verified.
@@ -66,8 +68,14 @@ async function accountOf(deps: ServiceDeps, identity: ProviderIdentity, client: 
   }
   // A new account takes the address as its own: on an address the provider has not verified, whoever
   // owns it would later reset the password of an account whose identity someone else still holds.
-  if (!identity.emailVerified) throw new DomainError('OIDC_EMAIL_NOT_VERIFIED');
+  if (!identity.emailVerified) return refuse(deps, identity, client, 'email_not_verified');
   return createAccount(deps, identity, client);
+}
+
+/** A provider sign-in refused for want of a verified address: a security event, then the one error (issue 21, finding 7). */
+async function refuse(deps: ServiceDeps, identity: ProviderIdentity, client: ClientInfo, reason: 'no_email' | 'email_not_verified'): Promise<never> {
+  await recordSecurityEvent(deps, { type: 'federated_login_failed', userId: null, client, details: { provider: identity.provider, reason } });
+  throw new DomainError('OIDC_EMAIL_NOT_VERIFIED');
 }
 
 /**
@@ -128,12 +136,41 @@ async function link(deps: ServiceDeps, user: UserRow, identity: ProviderIdentity
   await recordSecurityEvent(deps, { type: 'identity_linked', userId: user.id, client, details: { provider: identity.provider, automatic } });
 }
 
+/** How recent a sign-in counts as re-authentication for an account with no password and no second factor. */
+export const FRESH_SIGN_IN_SECONDS = 5 * 60;
+
+/** What a signed-in browser offers before a link flow starts. */
+export interface LinkReauthentication {
+  currentPassword: string;
+  stepUp: StepUp;
+  /** When the browser's session signed in. */
+  signedInAt: Date;
+}
+
+/**
+ * Before a link flow starts: a linked identity is a permanent way in, so a briefly stolen page session must
+ * not be enough (as for a passkey or TOTP). The address must be confirmed (an unproved one may be someone
+ * else's: pre-account hijacking), and the person proves it is them: the current password, or a code of
+ * the second factor; an account with neither (made by a provider sign-in, no TOTP) needs a sign-in within
+ * the last FRESH_SIGN_IN_SECONDS, OpenID Connect's `max_age` idea.
+ * @see issue 21, findings 1(c) and 4; ASVS 5.0 7.5.1
+ */
+export async function reauthenticateForLink(deps: ServiceDeps, user: UserRow, reauth: LinkReauthentication, client: ClientInfo): Promise<void> {
+  if (!user.emailVerified) throw new DomainError('EMAIL_VERIFICATION_REQUIRED');
+  if (reauth.currentPassword !== '' && hasUsablePassword(user)) return confirmCurrentPassword(deps, user, reauth.currentPassword, client);
+  if (reauth.stepUp.proof !== undefined && user.mfaEnabled) return assertSecondFactorStepUp(deps, user, { amr: [], proof: reauth.stepUp.proof }, client, 'link');
+  const fresh = deps.clock.now().getTime() - reauth.signedInAt.getTime() <= FRESH_SIGN_IN_SECONDS * 1000;
+  if (!hasUsablePassword(user) && !user.mfaEnabled && fresh) return;
+  throw new DomainError('REAUTHENTICATION_REQUIRED');
+}
+
 /**
  * Links a provider's identity to the signed-in account (the flow started from the account page, the
  * browser still signed in as this account when it came back). The person proved both sides, so no
  * e-mail rule applies; an identity of another account is refused, not moved.
  */
 export async function linkIdentityTo(deps: ServiceDeps, user: UserRow, identity: ProviderIdentity, client: ClientInfo): Promise<void> {
+  if (!user.emailVerified) throw new DomainError('EMAIL_VERIFICATION_REQUIRED');
   const linked = await findIdentity(deps.db, identity.provider, identity.subject);
   if (linked) {
     if (linked.userId !== user.id) throw new DomainError('OIDC_IDENTITY_IN_USE');

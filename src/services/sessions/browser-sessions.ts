@@ -5,6 +5,7 @@ import { touchSession } from '../../repositories/sessions/sessions.js';
 import type { ClientInfo, ServiceDeps } from '../deps.js';
 import type { LoginTokens } from '../sign-in/login-session.js';
 import { isSessionActive, logout } from './sessions.js';
+import { accountStatus } from '../account-status.js';
 
 /**
  * A browser signed in to the account pages (issue 15). The pages log in through the very services the
@@ -35,7 +36,8 @@ export async function browserPrincipal(deps: ServiceDeps, cookieToken: string): 
   const found = await findBrowserSession(deps.db, hashOpaqueToken(cookieToken));
   if (found === undefined) return undefined;
   const now = deps.clock.now();
-  if (!found.user.isActive || !isSessionActive(found.session, now, deps.sessionPolicy)) return undefined;
+  // A disabled account, and a running ban too (issue 21, finding 7), as the access-token check refuses them.
+  if (accountStatus(found.user, now) !== 'active' || !isSessionActive(found.session, now, deps.sessionPolicy)) return undefined;
   if (found.user.tokensValidAfter !== null && found.session.createdAt.getTime() < found.user.tokensValidAfter.getTime()) return undefined;
   await touchSession(deps.db, found.session.id, now);
   return found;
