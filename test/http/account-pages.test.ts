@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { updateUserProfile } from '../../src/repositories/users.js';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
@@ -278,7 +279,10 @@ for (const kind of await databaseKinds()) {
       assert.equal((await page.post(`/account/passkeys/${theirs!.id}/delete`, {})).statusCode, 404);
       assert.equal((await page.post(`/account/passkeys/${mine!.id}/name`, { name: 'Work laptop' })).statusCode, 303);
       assert.match((await page.get('/account')).body, /value="Work laptop"/);
-      assert.equal((await page.post(`/account/passkeys/${mine!.id}/delete`, {})).statusCode, 303);
+      // Removing a passkey asks for the password (issue 21, finding 7).
+      assert.equal((await page.post(`/account/passkeys/${mine!.id}/delete`, {})).statusCode, 400);
+      assert.equal((await page.post(`/account/passkeys/${mine!.id}/delete`, { current_password: 'not-the-password' })).statusCode, 400);
+      assert.equal((await page.post(`/account/passkeys/${mine!.id}/delete`, { current_password: user.password })).statusCode, 303);
       const left = await selectRows<{ name: string }>(ctx.database.handle.db, sql`select name from passkeys where user_id in (${user.id}, ${other.id})`);
       assert.deepEqual(left, [{ name: 'Theirs' }]);
     });
@@ -311,6 +315,11 @@ for (const kind of await databaseKinds()) {
           payload: { current_password: password },
           headers: { cookie: page.cookieHeader, origin: ORIGIN, 'x-csrf-token': page.csrf },
         });
+      // An unverified address adds no passkey (issue 21, finding 1: whoever registered it first may not be its owner).
+      const unverified = await options(user.password);
+      assert.equal(unverified.statusCode, 403);
+      assert.match(unverified.json<{ detail: string }>().detail, /Confirm your e-mail address first/);
+      await updateUserProfile(ctx.app.deps.db, user.id, { emailVerified: true }, ctx.clock.now());
       const wrong = await options('not-the-password');
       assert.equal(wrong.statusCode, 400);
       assert.deepEqual(wrong.json(), { detail: 'Incorrect password' });

@@ -33,9 +33,14 @@ for (const kind of await databaseKinds()) {
     });
     const browser = () => new PageClient(ctx.app, ORIGIN);
 
-    /** Starts the flow in `page`: the redirect to the provider, with what it carries. */
+    /**
+     * Starts the flow in `page` as the sign-in page's button does (a POST with its CSRF token: issue 21):
+     * the redirect to the provider, with what it carries.
+     */
     async function start(page: PageClient, query = '') {
-      const res = await page.get(`/account/oauth/fake${query}`);
+      await page.get(`/account/login${query}`);
+      const redirectTo = new URLSearchParams(query.replace(/^\?/, '')).get('redirect_to');
+      const res = await page.post('/account/oauth/fake', redirectTo === null ? {} : { redirect_to: redirectTo });
       assert.equal(res.statusCode, 303, res.body);
       const location = new URL(String(res.headers.location));
       return { res, location, state: location.searchParams.get('state')!, nonce: location.searchParams.get('nonce')! };
@@ -93,10 +98,24 @@ for (const kind of await databaseKinds()) {
       // Sealed: neither the state, the nonce nor the verifier can be read from it.
       assert.equal(cookie.value.includes(state), false);
       assert.equal(cookie.value.includes(nonce), false);
-      // The sign-in page offers the provider.
+      // The sign-in page offers the provider: a form that posts its CSRF token (issue 21, finding 7; ASVS 5.0 7.6).
       const login = await browser().get('/account/login?redirect_to=/account');
-      assert.match(login.body, /href="\/account\/oauth\/fake\?redirect_to=%2Faccount"/);
+      assert.match(login.body, /<form method="post" action="\/account\/oauth\/fake">\s*<input type="hidden" name="_csrf"[^>]*>\s*<input type="hidden" name="redirect_to" value="\/account">/);
       assert.match(textOf(login.body), /Sign in with Fake IdP/);
+    });
+
+    test('a provider sign-in cannot be started cross-site: a GET starts nothing, a post without the page token or from another site is refused (issue 21)', async () => {
+      const page = browser();
+      const get = await page.get('/account/oauth/fake?redirect_to=/account');
+      assert.equal(get.statusCode, 303);
+      assert.equal(get.headers.location, '/account/login?redirect_to=%2Faccount');
+      assert.equal(page.cookies.has('account_oidc'), false, 'no flow started');
+      const noToken = await page.post('/account/oauth/fake', { _csrf: '' });
+      assert.equal(noToken.statusCode, 403);
+      await page.get('/account/login');
+      const crossSite = await page.post('/account/oauth/fake', {}, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
+      assert.equal(crossSite.statusCode, 403);
+      assert.equal(page.cookies.has('account_oidc'), false, 'no flow started');
     });
 
     test('first sign-in with an unknown identity makes an account (no usable password, address verified as the provider said); the second finds it', async () => {
@@ -279,7 +298,9 @@ for (const kind of await databaseKinds()) {
     });
 
     test('an unknown provider is 404; a provider the person refused at is a plain refusal', async () => {
-      assert.equal((await browser().get('/account/oauth/nope')).statusCode, 404);
+      const unknown = browser();
+      await unknown.get('/account/login');
+      assert.equal((await unknown.post('/account/oauth/nope', {})).statusCode, 404);
       const page = browser();
       const { state } = await start(page);
       const res = await page.get(`/account/oauth/fake/callback?error=access_denied&state=${state}`);
@@ -321,21 +342,24 @@ for (const kind of await databaseKinds()) {
       await stranger.signIn(other.username, other.password);
       assert.equal((await stranger.post(`/account/identities/${second!.id}/unlink`, {})).statusCode, 404);
       // An identity linked elsewhere cannot be linked again.
-      const again = await stranger.post('/account/oauth/fake/link', {});
+      await updateUserProfile(ctx.app.deps.db, other.id, { emailVerified: true }, ctx.clock.now());
+      await stranger.get('/account');
+      const again = await stranger.post('/account/oauth/fake/link', { current_password: other.password });
       const againAt = new URL(String(again.headers.location));
       const taken = await callback(stranger, idp.code({ nonce: againAt.searchParams.get('nonce')!, claims: { sub: `second-${name}` } }), againAt.searchParams.get('state')!);
       assert.equal(taken.statusCode, 409);
       // An account with a password may unlink its only identity.
       const withPassword = browser();
       await withPassword.signIn(other.username, other.password);
-      const link2 = await withPassword.post('/account/oauth/fake/link', {});
+      await withPassword.get('/account');
+      const link2 = await withPassword.post('/account/oauth/fake/link', { current_password: other.password });
       const at2 = new URL(String(link2.headers.location));
       assert.equal((await callback(withPassword, idp.code({ nonce: at2.searchParams.get('nonce')!, claims: { sub: `pw-${name}` } }), at2.searchParams.get('state')!)).statusCode, 303);
       const [pw] = await selectRows<{ id: number }>(ctx.app.deps.db, sql`select id from linked_identities where subject = ${`pw-${name}`}`);
       assert.equal((await withPassword.post(`/account/identities/${pw!.id}/unlink`, {})).statusCode, 303);
     });
 
-    test('an account made by a provider sets a password through the reset flow; then its identity may be unlinked', async () => {
+    test('an account made by a provider sets a password through the reset flow; the reset removes the identity (issue 21) and the notice says so', async () => {
       const name = uniqueName('reset');
       const email = `${name}@idp.example`;
       const page = browser();
@@ -348,20 +372,22 @@ for (const kind of await databaseKinds()) {
       assert.equal(reset.statusCode, 200, reset.body);
       const login = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: name, password: 'a-new-long-password-9' }) });
       assert.equal(login.statusCode, 200, login.body);
-      const again = browser();
-      await again.signIn(name, 'a-new-long-password-9');
       const user = (await userByEmail(email))!;
-      const [only] = await selectRows<{ id: number }>(ctx.app.deps.db, sql`select id from linked_identities where user_id = ${user.id}`);
-      assert.equal((await again.post(`/account/identities/${only!.id}/unlink`, {})).statusCode, 303);
-      assert.deepEqual(await identities(user.id), []);
+      assert.deepEqual(await identities(user.id), [], 'a reset removes the identities linked before it');
+      const [notice] = await selectRows<{ text_body: string }>(ctx.app.deps.db, sql`select text_body from mail_outbox where recipient = ${email} and kind = 'notice:password_changed'`);
+      assert.match(notice!.text_body, /these were removed: sign-in with fake/);
+      const stillThere = await signInAs(browser(), { sub: `sub-${name}`, email, email_verified: true });
+      assert.equal(stillThere.statusCode, 303, 'the same identity links again only by the rule for addresses both sides verified');
     });
 
     test('a link flow finished by a browser signed in to another account is refused', async () => {
       const a = await register(ctx.app);
       const b = await register(ctx.app);
+      await updateUserProfile(ctx.app.deps.db, a.id, { emailVerified: true }, ctx.clock.now());
       const page = browser();
       await page.signIn(a.username, a.password);
-      const started = await page.post('/account/oauth/fake/link', {});
+      await page.get('/account');
+      const started = await page.post('/account/oauth/fake/link', { current_password: a.password });
       const at = new URL(String(started.headers.location));
       // Meanwhile this browser signed out and in as someone else.
       await page.post('/account/logout', {});

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { updateUserProfile } from '../../src/repositories/users.js';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { resetSecondFactor } from '../../src/services/second-factor/totp-enrolment.js';
@@ -102,11 +103,13 @@ for (const kind of await databaseKinds()) {
       assert.equal((await redeem(ctx.app, { grant_type: 'mfa_otp', mfa_token: token, otp: codeNow(user.secret, ctx.clock) })).statusCode, 401);
     });
 
-    test('new recovery codes need the password, and void the old set', async () => {
+    test('new recovery codes need the password and the second factor (issue 21), and void the old set', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       const wrong = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: 'not-the-password' });
       assert.equal(wrong.statusCode, 400);
-      const res = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: user.password });
+      const passwordOnly = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: user.password });
+      assert.equal(passwordOnly.statusCode, 403, 'this session signed in before the factor: the password alone is not enough');
+      const res = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: user.password, otp: codeNow(user.secret, ctx.clock) });
       assert.equal(res.statusCode, 200, res.body);
       const fresh: string[] = res.json().recovery_codes;
       assert.equal(fresh.length, 10);
@@ -169,14 +172,17 @@ for (const kind of await databaseKinds()) {
       const notices = async (userId: number) =>
         (await selectRows<{ kind: string }>(ctx.database.handle.db, sql`select kind from mail_outbox where user_id = ${userId} order by id`)).map((r) => r.kind);
       const user = await enrolledUser(ctx.app, ctx.clock);
+      // A verified address hears of every change (an unverified one only of the first of the hour: issue 21).
+      await updateUserProfile(ctx.app.deps.db, user.id, { emailVerified: true }, ctx.clock.now());
       assert.deepEqual(await notices(user.id), ['notice:second_factor_enabled']);
-      const regenerated = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: user.password });
+      const regenerated = await authed(ctx.app, 'POST', '/user/mfa/recovery-codes', user.accessToken, { current_password: user.password, recovery_code: user.recoveryCodes[1]! });
       assert.equal(regenerated.statusCode, 200);
       const off = await authed(ctx.app, 'DELETE', '/user/mfa/totp', user.accessToken, { current_password: user.password, otp: codeNow(user.secret, ctx.clock) });
       assert.equal(off.statusCode, 204);
       assert.deepEqual(await notices(user.id), ['notice:second_factor_enabled', 'notice:recovery_codes_regenerated', 'notice:second_factor_disabled']);
 
       const other = await enrolledUser(ctx.app, ctx.clock);
+      await updateUserProfile(ctx.app.deps.db, other.id, { emailVerified: true }, ctx.clock.now());
       await resetSecondFactor(ctx.app.deps, other.id, { actorId: 1 });
       assert.deepEqual(await notices(other.id), ['notice:second_factor_enabled', 'notice:second_factor_disabled']);
       await resetSecondFactor(ctx.app.deps, other.id, { actorId: 1 });

@@ -222,6 +222,8 @@ export async function renameOwnPasskey(deps: ServiceDeps, user: UserRow, id: num
  * @see issue 21, finding 7; ASVS 5.0 7.5.1
  */
 export async function removePasskey(deps: ServiceDeps, user: UserRow, id: number, reauth: { currentPassword: string; stepUp: StepUp }, client: ClientInfo): Promise<void> {
+  // Another account's passkey (or none) is "not found" before any password is asked for or counted.
+  if (!(await findPasskeysOf(deps.db, user.id)).some((p) => p.id === id)) throw new DomainError('PASSKEY_NOT_FOUND');
   if (hasUsablePassword(user)) await confirmCurrentPassword(deps, user, reauth.currentPassword, client);
   else if (user.mfaEnabled) await assertSecondFactorStepUp(deps, user, reauth.stepUp, client, 'passkey_removal');
   else throw new DomainError('REAUTHENTICATION_REQUIRED');
