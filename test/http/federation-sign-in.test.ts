@@ -158,6 +158,59 @@ for (const kind of await databaseKinds()) {
       assert.equal(await userByEmail('unverified-new@idp.example'), undefined);
       const [none] = await selectRows<{ n: number }>(ctx.app.deps.db, sql`select count(*)::int as n from linked_identities where subject in ('unverified-new', 'no-address')`);
       assert.equal(none!.n, 0);
+      // Each refusal is a security event (issue 21, finding 7).
+      const events = await selectRows<{ reason: string }>(
+        ctx.app.deps.db,
+        sql`select details->>'reason' as reason from audit_events where type = 'federated_login_failed' and details->>'reason' in ('email_not_verified', 'no_email') order by id`,
+      );
+      assert.deepEqual(events.map((e) => e.reason), ['email_not_verified', 'no_email']);
+    });
+
+    test('linking asks who you are first (issue 21, finding 4): the password or a code of the second factor; an unverified address links nothing', async () => {
+      const user = await enrolledUser(ctx.app, ctx.clock);
+      const page = browser();
+      await page.get('/account/login');
+      const first = await page.post('/account/login', { username: user.username, password: user.password });
+      const mfaToken = /name="mfa_token" value="([^"]+)"/.exec(first.body)![1]!;
+      assert.equal((await page.post('/account/login/second-factor', { mfa_token: mfaToken, otp: codeNow(user.secret, ctx.clock), redirect_to: '' })).statusCode, 303);
+      const home = await page.get('/account');
+      assert.match(textOf(home.body), /Confirm your e-mail address first: then you can link other providers/);
+      const unverified = await page.post('/account/oauth/fake/link', { current_password: user.password });
+      assert.equal(unverified.statusCode, 403);
+      await updateUserProfile(ctx.app.deps.db, user.id, { emailVerified: true }, ctx.clock.now());
+      await page.get('/account');
+      const bare = await page.post('/account/oauth/fake/link', {});
+      assert.equal(bare.statusCode, 403, 'a signed-in browser alone is not enough');
+      assert.match(textOf(bare.body), /Confirm it is you first/);
+      assert.equal(page.cookies.has('account_oidc'), false, 'no flow started');
+      assert.equal((await page.post('/account/oauth/fake/link', { current_password: 'not-the-password' })).statusCode, 400);
+      const byPassword = await page.post('/account/oauth/fake/link', { current_password: user.password });
+      assert.equal(byPassword.statusCode, 303, byPassword.body);
+      ctx.clock.advance(30_000);
+      await page.get('/account');
+      const byCode = await page.post('/account/oauth/fake/link', { otp: codeNow(user.secret, ctx.clock) });
+      assert.equal(byCode.statusCode, 303, byCode.body);
+      const at = new URL(String(byCode.headers.location));
+      const linked = await callback(page, idp.code({ nonce: at.searchParams.get('nonce')!, claims: { sub: `code-${user.username}` } }), at.searchParams.get('state')!);
+      assert.equal(linked.statusCode, 303, linked.body);
+      // An account made by a provider (no password, no second factor) links right after signing in, not later.
+      const name = uniqueName('fresh');
+      const fresh = browser();
+      assert.equal((await signInAs(fresh, { sub: `sub-${name}`, email: `${name}@idp.example`, email_verified: true })).statusCode, 303);
+      await fresh.get('/account');
+      ctx.clock.advance(6 * 60_000);
+      assert.equal((await fresh.post('/account/oauth/fake/link', {})).statusCode, 403, 'five minutes after signing in, it signs in again first');
+    });
+
+    test('a page session ends with a running ban (issue 21, finding 7)', async () => {
+      const user = await register(ctx.app);
+      const page = browser();
+      await page.signIn(user.username, user.password);
+      assert.equal((await page.get('/account')).statusCode, 200);
+      await ctx.app.deps.db.execute(sql`update users set banned_until = ${new Date(ctx.clock.now().getTime() + 3600_000).toISOString()}::timestamptz where id = ${user.id}`);
+      const banned = await page.get('/account');
+      assert.equal(banned.statusCode, 303);
+      assert.match(String(banned.headers.location), /^\/account\/login/);
     });
 
     test('usernames are derived from the address and de-duplicated', async () => {
