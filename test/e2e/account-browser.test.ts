@@ -132,6 +132,13 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
   assert.equal(await page.locator('#recovery-codes li').count(), 10);
   await check('recovery-codes');
 
+  // This browser signed in with the password alone: with the factor on, it adds no passkey without a code (issue 21).
+  await page.goto(`${base}/account`);
+  await page.locator('#passkey-password').fill(password);
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await page.locator('#passkey-status', { hasText: 'No passkey was added' }).waitFor();
+  assert.match(await page.locator('#passkey-status').innerText(), /second factor is on/);
+
   // Sign in with the second step.
   await page.goto(`${base}/account`);
   await signOut();
@@ -180,7 +187,13 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
   await page.getByRole('button', { name: 'Set the new password' }).click();
   assert.equal(await heading(page), 'Password changed');
   await check('password-changed');
+  // The reset removed the passkey (issue 21): it no longer signs in, and the notice names it.
   await page.getByRole('link', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.locator('#passkey-status', { hasText: 'Could not sign in with a passkey' }).waitFor();
+  await deliverMail(ctx.app);
+  const resetNotice = smtp.to(email).filter((m) => /your password was changed/.test(m.subject)).at(-1)!;
+  assert.match(resetNotice.decoded, /these were removed: the passkey \W*Test laptop/);
   await page.getByLabel('Username or email').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
@@ -188,6 +201,7 @@ test('account pages in Chromium: sign up, verify, TOTP, passkey, reset, sessions
   await page.getByLabel('Code from your authenticator app').fill(totpCode(secret));
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.waitForURL(`${base}/account`);
+  assert.match(await page.locator('#passkeys-h').locator('..').innerText(), /No passkey yet/);
 
   // Another session (an API client's), ended from the page.
   const first = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username, password }) });
