@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { updateUserProfile } from '../../src/repositories/users.js';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { changeUserRole } from '../../src/services/admin/roles.js';
@@ -101,6 +102,8 @@ for (const kind of await databaseKinds()) {
     test('second-factor reset: logins ask for the password alone, the owner is told; 409 when there is none', async () => {
       const boss = await admin();
       const user = await enrolledUser(ctx.app, ctx.clock);
+      // A confirmed address hears of every change (an unconfirmed one only of the first of the hour: issue 21).
+      await updateUserProfile(ctx.app.deps.db, user.id, { emailVerified: true }, ctx.clock.now());
       const res = await call('DELETE', `/admin/users/${user.id}/mfa`, boss.token);
       assert.equal(res.statusCode, 204, res.body);
       const passwordOnly = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ username: user.username, password: user.password }) });
