@@ -44,8 +44,11 @@ test("docs/SECOND-FACTOR.md's curl sequence, against the real process; no secret
   const byRecovery = await curl('-X', 'POST', `${base}/user/token`, '-d', `grant_type=mfa_recovery_code&mfa_token=${again}&recovery_code=${codes[0]}`);
   assert.equal(byRecovery.status, 200, byRecovery.body);
 
-  const regenerated = await curl('-X', 'POST', `${base}/user/mfa/recovery-codes`, ...auth, '-d', 'current_password=testpass1');
-  assert.equal(regenerated.status, 200);
+  // This session signed in before the factor was on: the password alone makes no new codes (issue 21).
+  const passwordOnly = await curl('-X', 'POST', `${base}/user/mfa/recovery-codes`, ...auth, '-d', 'current_password=testpass1');
+  assert.equal(passwordOnly.status, 403, passwordOnly.body);
+  const regenerated = await curl('-X', 'POST', `${base}/user/mfa/recovery-codes`, ...auth, '-d', `current_password=testpass1&recovery_code=${codes[1]}`);
+  assert.equal(regenerated.status, 200, regenerated.body);
   const fresh: string[] = JSON.parse(regenerated.body).recovery_codes;
 
   const disabled = await curl('-X', 'DELETE', `${base}/user/mfa/totp`, ...auth, '-d', `current_password=testpass1&recovery_code=${fresh[0]}`);
