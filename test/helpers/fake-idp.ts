@@ -11,6 +11,8 @@ export interface IssueOptions {
   tamper?: Partial<JWTPayload> & Record<string, unknown>;
   /** Sign with a key that is not in the JWKS. */
   foreignKey?: boolean;
+  /** What the UserInfo endpoint answers for this code's access token (default: only the ID token's `sub`). */
+  userinfo?: Record<string, unknown>;
 }
 
 /**
@@ -23,6 +25,7 @@ export async function startFakeIdp(clientId: string, port = 0) {
   const foreign = await generateKeyPair('RS256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const codes = new Map<string, IssueOptions>();
+  const userinfo = new Map<string, Record<string, unknown>>();
   let issuer = '';
   let redeemed = 0;
   const server: Server = createServer((req, res) => {
@@ -33,6 +36,7 @@ export async function startFakeIdp(clientId: string, port = 0) {
         issuer,
         authorization_endpoint: `${issuer}/authorize`,
         token_endpoint: `${issuer}/token`,
+        userinfo_endpoint: `${issuer}/userinfo`,
         jwks_uri: `${issuer}/jwks`,
         response_types_supported: ['code'],
         subject_types_supported: ['public'],
@@ -42,6 +46,10 @@ export async function startFakeIdp(clientId: string, port = 0) {
       });
     }
     if (url.pathname === '/jwks') return json(200, { keys: [jwk] });
+    if (url.pathname === '/userinfo') {
+      const issued = userinfo.get((req.headers.authorization ?? '').replace(/^Bearer /i, ''));
+      return issued === undefined ? json(401, { error: 'invalid_token' }) : json(200, issued);
+    }
     if (url.pathname === '/token' && req.method === 'POST') {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -55,7 +63,9 @@ export async function startFakeIdp(clientId: string, port = 0) {
         const idToken = await new SignJWT({ ...issue.claims, nonce: issue.nonce, iss: issuer, aud: clientId, iat: now, exp: now + 300, ...issue.tamper })
           .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
           .sign(issue.foreignKey ? foreign.privateKey : privateKey);
-        json(200, { access_token: 'at', token_type: 'Bearer', expires_in: 300, id_token: idToken });
+        const accessToken = `at-${form.get('code')}`;
+        userinfo.set(accessToken, issue.userinfo ?? { sub: issue.claims.sub });
+        json(200, { access_token: accessToken, token_type: 'Bearer', expires_in: 300, id_token: idToken });
       });
       return;
     }

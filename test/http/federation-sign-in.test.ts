@@ -213,6 +213,18 @@ for (const kind of await databaseKinds()) {
       assert.match(String(banned.headers.location), /^\/account\/login/);
     });
 
+    test('the e-mail claims come from UserInfo when the ID token lacks them, only with the ID token’s sub (issue 21, finding 8)', async () => {
+      const name = uniqueName('userinfo');
+      const email = `${name}@idp.example`;
+      const mismatched = await signInAs(browser(), { sub: `sub-${name}` }, { userinfo: { sub: 'someone-else', email, email_verified: true } });
+      assert.equal(mismatched.statusCode, 400, 'a UserInfo answer about another subject is refused');
+      assert.equal(await userByEmail(email), undefined);
+      const page = browser();
+      const res = await signInAs(page, { sub: `sub-${name}` }, { userinfo: { sub: `sub-${name}`, email, email_verified: true } });
+      assert.equal(res.statusCode, 303, res.body);
+      assert.equal((await userByEmail(email))!.email_verified, true);
+    });
+
     test('usernames are derived from the address and de-duplicated', async () => {
       const taken = await register(ctx.app);
       const res = await signInAs(browser(), { sub: `sub-${taken.username}`, email: `${taken.username}@other-idp.example`, email_verified: true });
