@@ -1,9 +1,10 @@
 import { hashOpaqueToken } from '../../crypto/opaque-tokens.js';
 import type { UserRow } from '../../db/schema.js';
 import { DomainError, InvalidInputError } from '../../errors.js';
-import { deleteAccountTokens, redeemAccountToken } from '../../repositories/account/account-tokens.js';
+import { ALL_TOKEN_PURPOSES, deleteAccountTokens, redeemAccountToken } from '../../repositories/account/account-tokens.js';
+import type { Database } from '../../db/client.js';
 import { findUserByEmail, findUserById, updateUserProfile } from '../../repositories/users.js';
-import { issueMailedToken, queueNoticeMail, underSendLimit } from './account-mail.js';
+import { issueMailedToken, queueNoticeMail, underSendLimit, type MailDeps } from './account-mail.js';
 import { recordSecurityEvent } from '../audit.js';
 import type { ClientInfo, ServiceDeps } from '../deps.js';
 import { verifyCurrentPassword } from '../sign-in/password-check.js';
@@ -60,4 +61,15 @@ export async function confirmEmailChange(deps: ServiceDeps, token: string, clien
   });
   await recordSecurityEvent(deps, { type: 'email_changed', userId: user.id, client, details: { previousDomain: previous.split('@').pop() } });
   return user;
+}
+
+/**
+ * An administrator moved the account to another address (in the admin's transaction `tx`): links mailed
+ * to the old address (reset, verification, a pending change) stop working, and the old address hears of
+ * it, as when the owner changes it.
+ * @see issue 21, finding 6; ASVS 5.0 6.3.7
+ */
+export async function addressMovedByAdmin(deps: MailDeps, tx: Database, before: UserRow): Promise<void> {
+  await deleteAccountTokens(tx, before.id, ALL_TOKEN_PURPOSES);
+  await queueNoticeMail(deps, tx, before, 'email_changed');
 }

@@ -1,9 +1,7 @@
 // Administration: listing and changing accounts (users.ts), roles and the last-admin rule (roles.ts),
 // admin actions that reuse the account services (actions.ts), and sessions and security events (activity.ts).
-import type { Database } from '../../db/client.js';
 import type { UserRow } from '../../db/schema.js';
-import { ALL_TOKEN_PURPOSES, deleteAccountTokens } from '../../repositories/account/account-tokens.js';
-import { queueNoticeMail } from '../account/account-mail.js';
+import { addressMovedByAdmin } from '../account/email-change.js';
 import { DomainError, InvalidInputError } from '../../errors.js';
 import {
   countActiveSessions,
@@ -178,14 +176,4 @@ export async function updateUserAsAdmin(deps: ServiceDeps, actor: Actor, id: num
   });
   for (const event of events) await recordAdminEvent(deps, actor, event.type, id, event.details);
   return detailOf(deps, id);
-}
-
-/**
- * An admin moved the account to another address: links mailed to the old one (reset, verification, a
- * pending change) stop working, and the old address hears of it, as when the owner changes it.
- * @see issue 21, finding 6; ASVS 5.0 6.3.7
- */
-async function addressMovedByAdmin(deps: ServiceDeps, tx: Database, before: UserRow): Promise<void> {
-  await deleteAccountTokens(tx, before.id, ALL_TOKEN_PURPOSES);
-  await queueNoticeMail(deps, tx, before, 'email_changed');
 }
