@@ -151,6 +151,21 @@ for (const kind of await databaseKinds()) {
       assert.equal(await profileStatus(again.access_token), 200);
     });
 
+    test('finding 1(c): a mailed sign-in code that is the address’s first proof ends the squatter’s sessions and ways in too', async () => {
+      const squatter = await register(ctx.app);
+      const api = await login(ctx.app, squatter.username, squatter.password);
+      await insertIdentity(squatter.id, 'squatteridp');
+      assert.equal((await ctx.app.inject({ method: 'POST', url: '/user/passwordless/start', ...form({ email: squatter.email }) })).statusCode, 202);
+      await ctx.app.deps.deferred.settled();
+      const [mail] = await selectRows<{ text_body: string }>(db(), sql`select text_body from mail_outbox where recipient = ${squatter.email} and kind = 'sign_in_code' order by id desc limit 1`);
+      const code = /Your sign-in code: (\d{8})/.exec(mail!.text_body)![1]!;
+      const owner = await ctx.app.inject({ method: 'POST', url: '/user/token', ...form({ grant_type: 'email_otp', email: squatter.email, otp: code }) });
+      assert.equal(owner.statusCode, 200, owner.body);
+      assert.equal(await profileStatus(owner.json<{ access_token: string }>().access_token), 200, 'the owner is signed in');
+      assert.equal(await profileStatus(api.access_token), 401, 'the squatter’s session ended');
+      assert.deepEqual(await waysIn(squatter.id), { passkeys: [], identities: [] });
+    });
+
     test('finding 2: with TOTP on, a password-only session adds no passkey and makes no recovery codes without a code; a session that signed in with the factor does', async () => {
       const user = await enrolledUser(ctx.app, ctx.clock);
       await updateUserProfile(db(), user.id, { emailVerified: true }, ctx.clock.now());

@@ -62,22 +62,33 @@ export async function verifyEmail(
     const spent = await redeemAccountToken(tx, hashOpaqueToken(token), 'verify_email', now);
     const before = spent && (await findUserById(tx, spent.userId));
     const user = spent && (await markEmailVerified(tx, spent.userId, spent.email, now));
-    if (user === undefined || before === undefined || before.emailVerified) return user && { user, sessions: 0, removed: undefined };
+    if (user === undefined || before === undefined || before.emailVerified) return user && { user, ended: undefined };
     const keep = signedIn?.userId === user.id ? signedIn.sessionId : undefined;
-    const sessions = await endOtherSessions({ ...deps, db: tx }, user.id, keep, 'email_verified');
-    const removed = await removeWaysInAddedBefore(tx, user.id);
-    if (sessions > 0 || anyRemoved(removed)) await queueNoticeMail(deps, tx, user, 'email_verified', user.email, removedInWords(deps, removed));
-    return { user, sessions, removed };
+    return { user, ended: await endWhatCameBeforeVerification(deps, tx, user, keep) };
   });
   if (result === undefined) throw new DomainError('INVALID_MAIL_TOKEN');
-  const { user, sessions, removed } = result;
-  await recordSecurityEvent(deps, {
-    type: 'email_verified',
-    userId: user.id,
-    client,
-    ...(removed && { details: { sessions, passkeysRemoved: removed.passkeys.length, identitiesRemoved: removed.providers } }),
-  });
+  const { user, ended } = result;
+  await recordSecurityEvent(deps, { type: 'email_verified', userId: user.id, client, ...(ended && { details: ended }) });
   return (await findUserById(deps.db, user.id)) ?? user;
+}
+
+/**
+ * The first verification of an address, on `tx` (the caller's transaction, which just marked `user`'s
+ * address verified): ends every session but `keep` and removes the ways in and mailed links added
+ * before (see `verifyEmail`); the owner is told when something ended. Every way an address gets its first
+ * proof calls it — the mailed link, a mailed sign-in code. Returns what ended, for the caller's event.
+ * @see issue 21, finding 1(c)
+ */
+export async function endWhatCameBeforeVerification(
+  deps: MailDeps,
+  tx: Database,
+  user: UserRow,
+  keep?: string,
+): Promise<{ sessions: number; passkeysRemoved: number; identitiesRemoved: string[] }> {
+  const sessions = await endOtherSessions({ ...deps, db: tx }, user.id, keep, 'email_verified');
+  const removed = await removeWaysInAddedBefore(tx, user.id);
+  if (sessions > 0 || anyRemoved(removed)) await queueNoticeMail(deps, tx, user, 'email_verified', user.email, removedInWords(deps, removed));
+  return { sessions, passkeysRemoved: removed.passkeys.length, identitiesRemoved: removed.providers };
 }
 
 /**

@@ -12,6 +12,7 @@ import { attemptAbandoned, attemptFailed, attemptSucceeded, beginAttempt, loginL
 import { assertMaySignIn, openLoginSession, type LoginTokens } from '../sign-in/login-session.js';
 import { hashMailedCode, hashScreenCode, hashSecret } from './codes.js';
 import { accountForNewAddress } from './signup.js';
+import { endWhatCameBeforeVerification } from '../account/email-verification.js';
 
 /**
  * `amr` of a session opened by a mailed code or link. RFC 8176 has no value for e-mail; `otp` names
@@ -121,6 +122,9 @@ async function accountOf(deps: ServiceDeps, tx: Database, row: PasswordlessCodeR
   if (user === undefined || user.securityStamp !== row.securityStamp) return undefined;
   if (user.emailVerified) return user.email.toLowerCase() === row.email.toLowerCase() ? user : undefined;
   const verified = await markEmailVerified(tx, user.id, row.email, now);
-  if (verified) await recordSecurityEvent({ ...deps, db: tx }, { type: 'email_verified', userId: user.id, client, details: { by: 'sign_in_code' } });
-  return verified;
+  if (verified === undefined) return undefined;
+  // The code is the address's first proof: what came before it ends, as at a verification link (issue 21).
+  const ended = await endWhatCameBeforeVerification(deps, tx, verified);
+  await recordSecurityEvent({ ...deps, db: tx }, { type: 'email_verified', userId: user.id, client, details: { by: 'sign_in_code', ...ended } });
+  return findUserById(tx, user.id);
 }

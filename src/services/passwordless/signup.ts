@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../../db/client.js';
 import type { UserRow } from '../../db/schema.js';
 import { findUserByEmail, findUserByLogin, insertUser, markEmailVerified, tokensValidFrom } from '../../repositories/users.js';
+import { endWhatCameBeforeVerification } from '../account/email-verification.js';
 import type { ServiceDeps } from '../deps.js';
 import { unusablePasswordHash } from '../federation/linked-identities.js';
 
@@ -29,12 +30,16 @@ async function freeUsername(db: Database, base: string): Promise<string> {
  * just proved it. A concurrent creation of the same address fails the transaction (unique index); the
  * code is then not spent, and the next try finds the account.
  */
-export async function accountForNewAddress(deps: Pick<ServiceDeps, 'clock'>, tx: Database, email: string): Promise<{ user: UserRow; created: boolean } | undefined> {
+export async function accountForNewAddress(deps: ServiceDeps, tx: Database, email: string): Promise<{ user: UserRow; created: boolean } | undefined> {
   const now = deps.clock.now();
   const existing = await findUserByEmail(tx, email);
   if (existing) {
     const verified = await markEmailVerified(tx, existing.id, email, now);
-    return verified && { user: verified, created: false };
+    if (verified === undefined) return undefined;
+    // An account made meanwhile whose address nobody had proved: the code is its first proof (issue 21).
+    if (!existing.emailVerified) await endWhatCameBeforeVerification(deps, tx, verified);
+    const current = await findUserByEmail(tx, email);
+    return current && { user: current, created: false };
   }
   const username = await freeUsername(tx, usernameBase(email));
   const user = await insertUser(tx, { username, email, hashPassword: unusablePasswordHash(), tokensValidAfter: tokensValidFrom(now) });
