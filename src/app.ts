@@ -42,6 +42,8 @@ import { deriveKey } from './crypto/aead.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
 import { folderTransport, smtpTransport } from './mail/transport.js';
 import { createDeferredWork } from './services/deferred.js';
+import { createOpenIdProvider } from './services/provider/configuration.js';
+import { PROVIDER_PATH, providerRoutes } from './http/routes/provider.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -107,11 +109,29 @@ async function openIdProviders(config: Config, clock: Clock, app: FastifyInstanc
   return { registry, flowKey: deriveKey(secretKey, 'oidc-flow') };
 }
 
+/** Being an OpenID provider (issue 23, PROVIDER_ENABLED): the library configured on our database and pages. */
+async function openIdProvider(config: Config, db: Database, clock: Clock, secretKey: string) {
+  if (!config.provider.enabled) return undefined;
+  return createOpenIdProvider(
+    { db, clock },
+    {
+      issuer: `${config.publicUrl}${PROVIDER_PATH}`,
+      interactionPath: (uid) => `/account/authorize/${uid}`,
+      secretKey,
+      clientSecretKey: deriveKey(secretKey, 'provider-client-secret'),
+      cookieKeys: [deriveKey(secretKey, 'provider-cookies').toString('base64url')],
+      trustProxy: config.trustProxy !== false,
+      lifetimes: { accessToken: config.accessTokenTtlSeconds, refreshToken: config.refreshTokenTtlSeconds, session: config.sessionMaxLifetimeSeconds },
+    },
+  );
+}
+
 /** Builds the application; never listens. Used by the server process and by the tests. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
   const keys = await jwtKeys(options, clock);
+  const provider = await openIdProvider(config, db, clock, options.secretKey);
   const securityHeaders = helmetHeaders({
     // Plain-http deployments behind a TLS proxy are common; forcing https sub-resources would break /docs there.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
@@ -267,10 +287,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     allowedRedirectOrigins: config.allowedRedirectOrigins,
     sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
     oidc: await openIdProviders(config, clock, app, options.secretKey),
+    ...(provider && { provider }),
   });
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer, publicUrl: config.publicUrl });
   await app.register(adminRoutes, { prefix: '/admin' });
+  if (provider) await app.register(providerRoutes, { provider });
   return app;
 }
 

@@ -88,6 +88,8 @@ export const EnvSchema = Type.Object({
   PASSWORDLESS_ENABLED: Type.Boolean({ default: true }),
   PASSWORDLESS_SIGNUP: Type.Boolean({ default: false }),
   PASSWORDLESS_CODE_MINUTES: Type.Integer({ minimum: 1, maximum: 60, default: 10 }),
+  // Issue 23, first increment: off by default until the provider shares the service's discovery document and key set.
+  PROVIDER_ENABLED: Type.Boolean({ default: false, description: 'be an OpenID provider: other applications sign in through us at PUBLIC_URL/oidc' }),
   OIDC_PROVIDERS: Type.String({ default: '', description: 'comma-separated names of OpenID Connect providers; each is set up by its OIDC_<NAME>_* variables' }),
 });
 
@@ -206,6 +208,8 @@ export interface Config {
   readonly shutdownTimeoutSeconds: number;
   /** Sign-in by a code or link mailed to the address (issue 25, docs/PASSWORDLESS.md). */
   readonly passwordless: { enabled: boolean; signup: boolean; codeTtlSeconds: number };
+  /** Being an OpenID provider (issue 23): its issuer is PUBLIC_URL + '/oidc'. */
+  readonly provider: { enabled: boolean };
   /** Origins (scheme://host[:port]) `?redirect_to=` may name after a page sign-in, besides PUBLIC_URL's own (issue 15). */
   readonly allowedRedirectOrigins: string[];
   /** Sign-in with other OpenID Connect providers (issue 17): OIDC_PROVIDERS and each one's OIDC_<NAME>_* variables. */
@@ -326,6 +330,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     management: { port: value.MANAGEMENT_PORT, host: value.MANAGEMENT_HOST },
     shutdownTimeoutSeconds: value.SHUTDOWN_TIMEOUT_SECONDS,
     passwordless: { enabled: value.PASSWORDLESS_ENABLED, signup: value.PASSWORDLESS_SIGNUP, codeTtlSeconds: value.PASSWORDLESS_CODE_MINUTES * 60 },
+    provider: { enabled: value.PROVIDER_ENABLED },
     allowedRedirectOrigins: list(value.ALLOWED_REDIRECT_ORIGINS).map((origin) => origin.replace(/\/+$/, '')),
     oidcProviders: oidc.providers,
     jwt: {

@@ -46,6 +46,8 @@ export const ERROR_MESSAGES = {
   SECOND_FACTOR_PROOF_REQUIRED: 'The second factor is on: give a current code of your authenticator app (otp) or one of your recovery codes (recovery_code)',
   EMAIL_VERIFICATION_REQUIRED: 'Confirm your e-mail address first: a passkey or another sign-in provider can be added only to an account whose address is confirmed',
   REAUTHENTICATION_REQUIRED: 'Confirm it is you first: give your current password, or a code of your authenticator app',
+  CLIENT_NOT_FOUND: 'Client not found',
+  PUBLIC_CLIENT_HAS_NO_SECRET: 'A public client has no secret to rotate',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_MESSAGES;

@@ -7,6 +7,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   serial,
   text,
   timestamp,
@@ -398,3 +399,55 @@ export const passwordlessCodes = pgTable(
 );
 
 export type PasswordlessCodeRow = typeof passwordlessCodes.$inferSelect;
+
+/**
+ * What panva's oidc-provider stores while we are an OpenID provider (issue 23): sessions, interactions,
+ * authorization codes, grants, access and refresh tokens… one row per (model, id), its payload as the
+ * library made it. `grant_id` lets a grant's revocation end every token issued under it in one statement;
+ * `uid` finds a session by its uid; `user_code` a device code. Expired rows are purged by housekeeping.
+ * @see src/services/provider/storage-adapter.ts
+ */
+export const providerRecords = pgTable(
+  'provider_records',
+  {
+    model: text('model').notNull(),
+    id: text('id').notNull(),
+    payload: jsonb('payload').notNull(),
+    grantId: text('grant_id'),
+    uid: text('uid'),
+    userCode: text('user_code'),
+    /** The account the record speaks for, when it does: "Apps with access" and revocation find rows by it. */
+    accountId: text('account_id'),
+    expiresAt: timestamptz('expires_at'),
+    consumedAt: timestamptz('consumed_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.model, t.id] }),
+    index('provider_records_grant_id_idx').on(t.grantId),
+    index('provider_records_uid_idx').on(t.uid),
+    index('provider_records_user_code_idx').on(t.userCode),
+    index('provider_records_account_id_idx').on(t.accountId),
+    index('provider_records_expires_at_idx').on(t.expiresAt),
+  ],
+);
+
+export type ProviderRecordRow = typeof providerRecords.$inferSelect;
+
+/**
+ * Applications registered to sign their users in through us (issue 23). A confidential client's secret is
+ * never stored: it is an HMAC of the client id and `secret_salt` under a key derived from SECRET_KEY, made
+ * again when oidc-provider needs to compare it. A copy of the database alone yields no usable secret, and
+ * `rotate-secret` is a new salt.
+ */
+export const providerClients = pgTable('provider_clients', {
+  clientId: text('client_id').primaryKey(),
+  name: text('name').notNull(),
+  secretSalt: text('secret_salt'),
+  redirectUris: jsonb('redirect_uris').$type<string[]>().notNull(),
+  postLogoutRedirectUris: jsonb('post_logout_redirect_uris').$type<string[]>().notNull(),
+  grantTypes: jsonb('grant_types').$type<string[]>().notNull(),
+  firstParty: boolean('first_party').notNull().default(false),
+  createdAt: timestamptz('created_at').notNull(),
+});
+
+export type ProviderClientRow = typeof providerClients.$inferSelect;

@@ -78,6 +78,8 @@ const BY_CODE: Record<ErrorCode, Mapping> = {
   OIDC_EMAIL_NOT_VERIFIED: { status: 403 },
   OIDC_IDENTITY_IN_USE: { status: 409 },
   OIDC_IDENTITY_NOT_FOUND: { status: 404 },
+  CLIENT_NOT_FOUND: { status: 404 },
+  PUBLIC_CLIENT_HAS_NO_SECRET: { status: 409 },
   LAST_SIGN_IN_METHOD: { status: 409 },
   /** A mailed sign-in code (or the code shown on the asking screen) that is wrong, spent, expired or dead (issue 25). */
   INVALID_SIGN_IN_CODE: { status: 401, oauthError: 'invalid_grant', challenge: 'Bearer' },

@@ -17,7 +17,11 @@ import { safeRedirectTarget } from './redirect-target.js';
 
 /** Every page form: strings only, none long. The fields are checked by the API's own schemas and services. */
 export const PageBody = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 4096 }));
-const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String({ maxLength: 2048 })), token: Type.Optional(Type.String({ maxLength: 512 })) });
+const RedirectQuery = Type.Object({ redirect_to: Type.Optional(Type.String({ maxLength: 2048 })), token: Type.Optional(Type.String({ maxLength: 512 })),
+  // An application asked us to authenticate the person anew (OpenID Connect prompt=login, max_age): the
+  // form shows even to a signed-in browser (issue 23).
+  prompt: Type.Optional(Type.Literal('login')),
+});
 type Body = Record<string, string>;
 const FORM_LIMIT = 16 * 1024;
 const UNVERIFIED = 'Confirm your e-mail address first: open the link we mailed to it, then sign in.';
@@ -32,8 +36,8 @@ export async function signInPages(app: FastifyInstance, settings: PageSettings):
   const signedIn = (reply: FastifyReply, tokens: LoginTokens, redirectTo: string | undefined) => finishSignIn(app, reply, settings, tokens, target(redirectTo));
 
   app.get('/login', { schema: { hide: true, querystring: RedirectQuery } }, async (request, reply) => {
-    const { redirect_to } = request.query as { redirect_to?: string };
-    if (request.page !== null) return reply.redirect(target(redirect_to) ?? '/account', 303);
+    const { redirect_to, prompt } = request.query as { redirect_to?: string; prompt?: 'login' };
+    if (request.page !== null && prompt !== 'login') return reply.redirect(target(redirect_to) ?? '/account', 303);
     return render(request, reply, settings, 'login', { redirectTo: target(redirect_to) ?? '' });
   });
 

@@ -15,6 +15,8 @@ import { accountHomePages } from './account-home.js';
 import { oidcPages } from './federation-pages.js';
 import { render, type PageSettings } from './page-kit.js';
 import { passkeyPages } from './passkey-pages.js';
+import { providerPages } from './provider-pages.js';
+import type Provider from 'oidc-provider';
 import { passwordlessPages } from './passwordless-pages.js';
 import { signInPages } from './sign-in-pages.js';
 
@@ -29,6 +31,8 @@ export interface SiteOptions {
   sessionMaxLifetimeSeconds: number;
   /** Sign-in with other OpenID providers (issue 17); absent or empty: no provider buttons, no /account/oauth routes. */
   oidc?: { registry: ProviderRegistry; flowKey: Buffer };
+  /** Being an OpenID provider (issue 23): its login and consent steps are our pages. */
+  provider?: Provider;
 }
 
 /**
@@ -132,6 +136,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
   await app.register(accountHomePages, settings);
   await app.register(passkeyPages, settings);
   if (settings.passwordless) await app.register(passwordlessPages, settings);
+  if (options.provider) await app.register(providerPages, { ...settings, provider: options.provider });
   if (options.oidc && options.oidc.registry.configured.length > 0) await app.register(oidcPages, { ...settings, ...options.oidc });
 }
 

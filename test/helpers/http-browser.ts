@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+
+/**
+ * A browser over real HTTP, for flows that cross to another party (an OAuth client's redirect URI): it
+ * keeps cookies (by name; a test's few cookies have distinct names), follows redirects by hand so a test
+ * can stop at a given URL, and posts forms with the page's CSRF token and our origin, as a browser does.
+ */
+export class HttpBrowser {
+  readonly cookies = new Map<string, string>();
+  csrf = '';
+  constructor(readonly origin: string) {}
+
+  private remember(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(';');
+      const [name, ...value] = pair!.split('=');
+      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired || value.join('=') === '') this.cookies.delete(name!.trim());
+      else this.cookies.set(name!.trim(), value.join('='));
+    }
+  }
+
+  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<{ res: Response; body: string; url: string }> {
+    const target = new URL(url, this.origin).href;
+    const res = await fetch(target, {
+      method: init.method ?? (init.form ? 'POST' : 'GET'),
+      redirect: 'manual',
+      headers: {
+        cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(init.form && { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin, 'sec-fetch-site': 'same-origin' }),
+      },
+      body: init.form && new URLSearchParams({ _csrf: this.csrf, ...init.form }),
+    });
+    this.remember(res);
+    const body = await res.text();
+    const token = /<meta name="csrf-token" content="([^"]+)">/.exec(body)?.[1];
+    if (token) this.csrf = token;
+    return { res, body, url: target };
+  }
+
+  /** Follows redirects from `url` until a page answers, or until a URL starting with `stopAt` (returned unvisited). */
+  async follow(url: string, stopAt?: string, init: { form?: Record<string, string> } = {}): Promise<{ res?: Response; body: string; url: string }> {
+    let step = await this.request(url, init);
+    for (let hops = 0; hops < 20; hops++) {
+      const location = step.res.headers.get('location');
+      if (location === null) return step;
+      const next = new URL(location, step.url).href;
+      if (stopAt !== undefined && next.startsWith(stopAt)) return { body: '', url: next };
+      step = await this.request(next);
+    }
+    assert.fail(`more than 20 redirects from ${url}`);
+  }
+}

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as oidc from 'openid-client';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { databaseKinds } from '../helpers/databases.js';
+import { freePort } from '../helpers/federation-idp.js';
+import { HttpBrowser } from '../helpers/http-browser.js';
+import { register, uniqueName } from '../helpers/requests.js';
+import { createClient } from '../../src/services/provider/clients.js';
+import { deriveKey } from '../../src/crypto/aead.js';
+import { TEST_SECRET_KEY } from '../helpers/app.js';
+
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+/**
+ * Issue 23: an application signs its users in through us with openid-client, a certified relying party
+ * library, at its defaults (PKCE S256, state, nonce checks), over real HTTP on loopback.
+ */
+for (const kind of await databaseKinds()) {
+  describe(`the OpenID provider with openid-client on ${kind}`, () => {
+    let ctx: TestApp & { close(): Promise<void> };
+    let base: string;
+    let issuer: URL;
+    before(async () => {
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      issuer = new URL(`${base}/oidc`);
+      ctx = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', PUBLIC_URL: base });
+      await ctx.app.listen({ port, host: '127.0.0.1' });
+    });
+    after(() => ctx.close());
+
+    const clientDeps = () => ({ db: ctx.database.handle.db, clock: ctx.clock, clientSecretKey: deriveKey(TEST_SECRET_KEY, 'provider-client-secret') });
+    const newClient = (firstParty: boolean, grantTypes: ('authorization_code' | 'refresh_token' | 'client_credentials')[] = ['authorization_code', 'refresh_token']) =>
+      createClient(clientDeps(), { name: 'Shop', redirectUris: [REDIRECT], postLogoutRedirectUris: [], grantTypes, public: false, firstParty });
+    const discover = (clientId: string, secret: string) => oidc.discovery(issuer, clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+
+    /** A person with an account, signed in to our pages in `browser`. */
+    async function signedInPerson(browser: HttpBrowser) {
+      const username = uniqueName();
+      await register(ctx.app, username, 'correct-horse-1');
+      await browser.request('/account/login');
+      const res = await browser.follow('/account/login', undefined, { form: { username, password: 'correct-horse-1' } });
+      assert.equal(new URL(res.url).pathname, '/account', res.body.slice(0, 300));
+      const user = (await ctx.app.inject({ method: 'POST', url: '/user/token', payload: { username, password: 'correct-horse-1' } })).json();
+      return { username, accessToken: user.access_token as string };
+    }
+
+    /** The code flow as the application runs it, with the person's browser in between. */
+    async function authorize(config: oidc.Configuration, browser: HttpBrowser, scope: string, consent?: 'allow' | 'deny') {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT,
+        scope,
+        state,
+        nonce,
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        ...(scope.includes('offline_access') && { prompt: 'consent' }),
+      });
+      let step = await browser.follow(url.href, REDIRECT);
+      if (consent !== undefined) {
+        assert.match(step.body, /Allow Shop to use your account\?/);
+        const uid = /action="\/account\/authorize\/([^"]+)"/.exec(step.body)![1]!;
+        step = await browser.follow(`/account/authorize/${uid}`, REDIRECT, { form: { decision: consent } });
+      }
+      assert.ok(step.url.startsWith(REDIRECT), `ended at ${step.url}: ${step.body.slice(0, 300)}`);
+      return { callback: new URL(step.url), verifier, state, nonce };
+    }
+
+    test('a first-party app: code + PKCE through our sign-in page, ID token, userinfo with the scopes\' claims, refresh with rotation', async () => {
+      const { client, clientSecret } = await newClient(true);
+      const config = await discover(client.client_id, clientSecret!);
+      const browser = new HttpBrowser(base);
+      const person = await signedInPerson(browser);
+      const { callback, verifier, state, nonce } = await authorize(config, browser, 'openid profile email offline_access');
+      assert.equal(callback.searchParams.get('iss'), issuer.href, 'RFC 9207: the authorization response names its issuer');
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      const claims = tokens.claims()!;
+      const me = (await ctx.app.inject({ url: '/user/user', headers: { authorization: `Bearer ${person.accessToken}` } })).json();
+      assert.equal(claims.sub, String(me.id), 'sub is the account id, never the username');
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+      assert.equal(info.preferred_username, person.username);
+      assert.equal(info.email, me.email);
+      assert.equal(info.email_verified, false);
+      assert.ok(tokens.refresh_token, 'offline_access gave a refresh token');
+      const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      assert.notEqual(refreshed.refresh_token, tokens.refresh_token, 'the refresh token rotates');
+      // The used one presented again ends the grant: the new one stops working too (RFC 9700 §4.14.2).
+      await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: Error & { error?: string }) => error.error === 'invalid_grant');
+      await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!), (error: Error & { error?: string }) => error.error === 'invalid_grant');
+    });
+
+    test('a code is single use: its replay is refused and revokes the tokens it gave', async () => {
+      const { client, clientSecret } = await newClient(true);
+      const config = await discover(client.client_id, clientSecret!);
+      const browser = new HttpBrowser(base);
+      await signedInPerson(browser);
+      const { callback, verifier, state, nonce } = await authorize(config, browser, 'openid');
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      await assert.rejects(oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce }));
+      await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub));
+    });
+
+    test('a third-party app asks for consent once; "deny" returns access_denied to the app', async () => {
+      const { client, clientSecret } = await newClient(false);
+      const config = await discover(client.client_id, clientSecret!);
+      const browser = new HttpBrowser(base);
+      await signedInPerson(browser);
+      const denied = await authorize(config, browser, 'openid email', 'deny');
+      assert.equal(denied.callback.searchParams.get('error'), 'access_denied');
+      const allowed = await authorize(config, browser, 'openid email', 'allow');
+      assert.ok(allowed.callback.searchParams.get('code'));
+      // Remembered: the same scopes again go straight back to the app.
+      const again = await authorize(config, browser, 'openid email');
+      assert.ok(again.callback.searchParams.get('code'));
+    });
+
+    test('a browser that is not signed in is sent to our sign-in page, and on to the app once signed in', async () => {
+      const { client, clientSecret } = await newClient(true);
+      const config = await discover(client.client_id, clientSecret!);
+      const username = uniqueName();
+      await register(ctx.app, username, 'correct-horse-1');
+      const browser = new HttpBrowser(base);
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const login = await browser.follow(url.href, REDIRECT);
+      assert.match(login.url, /\/account\/login\?redirect_to=%2Faccount%2Fauthorize%2F/);
+      const redirectTo = new URL(login.url).searchParams.get('redirect_to')!;
+      const back = await browser.follow('/account/login', REDIRECT, { form: { username, password: 'correct-horse-1', redirect_to: redirectTo } });
+      assert.ok(back.url.startsWith(REDIRECT) && new URL(back.url).searchParams.get('code'), back.url);
+    });
+
+    test('PKCE is required of every client, and only S256', async () => {
+      const { client, clientSecret } = await newClient(true);
+      const config = await discover(client.client_id, clientSecret!);
+      const browser = new HttpBrowser(base);
+      await signedInPerson(browser);
+      for (const extra of [{}, { code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' }] as Record<string, string>[]) {
+        const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', ...extra });
+        const step = await browser.follow(url.href, REDIRECT);
+        const error = new URL(step.url).searchParams.get('error');
+        assert.equal(error, 'invalid_request', `${JSON.stringify(extra)} → ${step.url}`);
+      }
+    });
+
+    test('client credentials: a token for the application itself, naming no user', async () => {
+      const { client, clientSecret } = await newClient(true, ['client_credentials']);
+      const config = await discover(client.client_id, clientSecret!);
+      const tokens = await oidc.clientCredentialsGrant(config, {});
+      assert.ok(tokens.access_token);
+      const introspection = await oidc.tokenIntrospection(config, tokens.access_token);
+      assert.equal(introspection.active, true);
+      assert.equal(introspection.sub, undefined, 'no user behind a client-credentials token');
+      assert.equal(introspection.client_id, client.client_id);
+    });
+
+    test('a redirect URI not registered exactly is refused with an error page, never a redirect', async () => {
+      const { client } = await newClient(true);
+      const browser = new HttpBrowser(base);
+      await signedInPerson(browser);
+      for (const uri of [`${REDIRECT}/`, REDIRECT.replace('callback', 'Callback'), `${REDIRECT}?x=1`, 'http://user@127.0.0.1:9/callback', 'https://evil.example/callback']) {
+        const url = new URL(`${issuer.href}/auth`);
+        url.search = new URLSearchParams({ client_id: client.client_id, response_type: 'code', scope: 'openid', redirect_uri: uri, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString();
+        const { res } = await browser.request(url.href);
+        assert.equal(res.status, 400, uri);
+        assert.equal(res.headers.get('location'), null, uri);
+      }
+    });
+  });
+}
