@@ -36,7 +36,7 @@ import { openKeyring } from './services/sessions/signing-keys.js';
 import { wellKnownRoutes } from './http/routes/well-known.js';
 import { accountRoutes } from './http/routes/account.js';
 import { accountPages } from './http/pages/account-pages.js';
-import { accountSite } from './http/pages/site.js';
+import { accountSite, pageSessionAccount } from './http/pages/site.js';
 import { createProviderRegistry } from './services/federation/provider-registry.js';
 import { deriveKey } from './crypto/aead.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
@@ -110,7 +110,7 @@ async function openIdProviders(config: Config, clock: Clock, app: FastifyInstanc
 }
 
 /** Being an OpenID provider (issue 23, PROVIDER_ENABLED): the library configured on our database and pages. */
-async function openIdProvider(config: Config, db: Database, clock: Clock, secretKey: string) {
+async function openIdProvider(config: Config, db: Database, clock: Clock, secretKey: string, app: FastifyInstance) {
   if (!config.provider.enabled) return undefined;
   return createOpenIdProvider(
     { db, clock },
@@ -121,6 +121,7 @@ async function openIdProvider(config: Config, db: Database, clock: Clock, secret
       clientSecretKey: deriveKey(secretKey, 'provider-client-secret'),
       cookieKeys: [deriveKey(secretKey, 'provider-cookies').toString('base64url')],
       trustProxy: config.trustProxy !== false,
+      accountOfPageSession: (cookieHeader) => pageSessionAccount(app, config.publicUrl, cookieHeader),
       lifetimes: { accessToken: config.accessTokenTtlSeconds, refreshToken: config.refreshTokenTtlSeconds, session: config.sessionMaxLifetimeSeconds },
     },
   );
@@ -131,7 +132,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
   const keys = await jwtKeys(options, clock);
-  const provider = await openIdProvider(config, db, clock, options.secretKey);
   const securityHeaders = helmetHeaders({
     // Plain-http deployments behind a TLS proxy are common; forcing https sub-resources would break /docs there.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
@@ -280,6 +280,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(accountRoutes, { prefix: '/user' });
   if (config.passwordless.enabled) await app.register(passwordlessRoutes, { prefix: '/user/passwordless' });
   await app.register(accountPages, { prefix: '/user', appName: config.mail.appName });
+  const provider = await openIdProvider(config, db, clock, options.secretKey, app);
   await app.register(accountSite, {
     prefix: '/account',
     appName: config.mail.appName,

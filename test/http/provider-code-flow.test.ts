@@ -9,6 +9,7 @@ import { register, uniqueName } from '../helpers/requests.js';
 import { createClient } from '../../src/services/provider/clients.js';
 import { deriveKey } from '../../src/crypto/aead.js';
 import { TEST_SECRET_KEY } from '../helpers/app.js';
+import { changeUserRole } from '../../src/services/admin/roles.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
@@ -168,6 +169,80 @@ for (const kind of await databaseKinds()) {
         assert.equal(res.status, 400, uri);
         assert.equal(res.headers.get('location'), null, uri);
       }
+    });
+  });
+}
+
+for (const kind of await databaseKinds()) {
+  describe(`the OpenID provider follows our sessions on ${kind}`, () => {
+    let ctx: TestApp & { close(): Promise<void> };
+    let base: string;
+    let issuer: URL;
+    before(async () => {
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      issuer = new URL(`${base}/oidc`);
+      ctx = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', PUBLIC_URL: base });
+      await ctx.app.listen({ port, host: '127.0.0.1' });
+    });
+    after(() => ctx.close());
+
+    async function setUp() {
+      const deps = { db: ctx.database.handle.db, clock: ctx.clock, clientSecretKey: deriveKey(TEST_SECRET_KEY, 'provider-client-secret') };
+      const { client, clientSecret } = await createClient(deps, { name: 'Shop', redirectUris: [REDIRECT], postLogoutRedirectUris: [], grantTypes: ['authorization_code', 'refresh_token'], public: false, firstParty: true });
+      const config = await oidc.discovery(issuer, client.client_id, clientSecret!, undefined, { execute: [oidc.allowInsecureRequests] });
+      const username = uniqueName();
+      await register(ctx.app, username, 'correct-horse-1');
+      const browser = new HttpBrowser(base);
+      await browser.request('/account/login');
+      await browser.follow('/account/login', undefined, { form: { username, password: 'correct-horse-1' } });
+      const start = async (extra: Record<string, string> = {}) => {
+        const verifier = oidc.randomPKCECodeVerifier();
+        const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra });
+        return { step: await browser.follow(url.href, REDIRECT), verifier };
+      };
+      const tokensNow = async () => {
+        const { step, verifier } = await start();
+        return oidc.authorizationCodeGrant(config, new URL(step.url), { pkceCodeVerifier: verifier });
+      };
+      return { config, browser, username, start, tokensNow };
+    }
+
+    test('signing out of /account ends the provider session too: the next authorization asks to sign in', async () => {
+      const { browser, start } = await setUp();
+      assert.ok((await start()).step.url.startsWith(REDIRECT));
+      await browser.request('/account');
+      await browser.follow('/account/logout', undefined, { form: {} });
+      const again = (await start()).step;
+      assert.match(again.url, /\/account\/login\?redirect_to=/, 'asked to sign in, not sent back with a code');
+    });
+
+    test('prompt=login asks a signed-in browser to sign in again', async () => {
+      const { start } = await setUp();
+      assert.match((await start({ prompt: 'login' })).step.url, /\/account\/login\?redirect_to=.*&prompt=login/);
+    });
+
+    test('logout-all ends the applications\' tokens: refresh and userinfo refused', async () => {
+      const { config, username, tokensNow } = await setUp();
+      const tokens = await tokensNow();
+      const own = (await ctx.app.inject({ method: 'POST', url: '/user/token', payload: { username, password: 'correct-horse-1' } })).json();
+      assert.equal((await ctx.app.inject({ method: 'POST', url: '/user/logout-all', headers: { authorization: `Bearer ${own.access_token}` } })).statusCode, 204);
+      await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!));
+      await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub));
+    });
+
+    test('a disabled account mid-grant: its application tokens stop working at once', async () => {
+      const { config, tokensNow } = await setUp();
+      const tokens = await tokensNow();
+      const userId = Number(tokens.claims()!.sub);
+      const admin = uniqueName();
+      await register(ctx.app, admin, 'correct-horse-1');
+      await changeUserRole(ctx.app.deps, admin, 'admin', 'add');
+      const adminToken = (await ctx.app.inject({ method: 'POST', url: '/user/token', payload: { username: admin, password: 'correct-horse-1' } })).json().access_token;
+      const disabled = await ctx.app.inject({ method: 'PATCH', url: `/admin/users/${userId}`, headers: { authorization: `Bearer ${adminToken}` }, payload: { is_active: false } });
+      assert.equal(disabled.statusCode, 200, disabled.body);
+      await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub));
+      await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!));
     });
   });
 }

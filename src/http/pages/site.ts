@@ -69,6 +69,21 @@ function fromOurOwnPages(request: FastifyRequest, publicOrigin: string): boolean
   return origin === publicOrigin || origin === own;
 }
 
+/** `__Host-` (RFC 6265bis): only over https, path /, no Domain — a sibling subdomain cannot plant one. */
+export const pageSessionCookie = (publicUrl: string) => (publicUrl.startsWith('https:') ? '__Host-account_session' : 'account_session');
+
+/**
+ * The account signed in to the pages in the browser that sent `cookieHeader`, if its session is live: what
+ * the OpenID provider checks before it lets an authorization skip sign-in (issue 23).
+ */
+export async function pageSessionAccount(app: FastifyInstance, publicUrl: string, cookieHeader: string | undefined): Promise<string | undefined> {
+  const name = pageSessionCookie(publicUrl);
+  const token = cookieHeader?.split(/;\s*/).find((pair) => pair.startsWith(`${name}=`))?.slice(name.length + 1);
+  if (token === undefined || token.length > 128) return undefined;
+  const principal = await browserPrincipal(app.deps, token);
+  return principal && String(principal.user.id);
+}
+
 /**
  * The account pages under /account (issue 15): server-rendered (Eta), a cookie session tied to the
  * sessions table, CSRF tokens on every form, the same services as the API.
@@ -82,7 +97,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
     allowedRedirectOrigins: options.allowedRedirectOrigins,
     secure,
     // `__Host-` (RFC 6265bis): only over https, path /, no Domain — a sibling subdomain cannot plant one.
-    sessionCookie: secure ? '__Host-account_session' : 'account_session',
+    sessionCookie: pageSessionCookie(options.publicUrl),
     sessionMaxAgeSeconds: options.sessionMaxLifetimeSeconds,
     providers: (options.oidc?.registry.configured ?? []).map(({ name, label }) => ({ name, label })),
     passwordless: app.deps.passwordless.enabled,

@@ -2,6 +2,7 @@ import type { UserRow } from '../../db/schema.js';
 import { removeNamesFromAuditEvents } from '../../repositories/audit-events.js';
 import { deleteLoginFailures } from '../../repositories/login-failures.js';
 import { deleteUnsentMailsOf } from '../../repositories/account/mail-outbox.js';
+import { endProviderAccess } from '../provider/grants.js';
 import { deleteUser, updateUserProfile } from '../../repositories/users.js';
 import { queueNoticeMail } from './account-mail.js';
 import { recordSecurityEvent } from '../audit.js';
@@ -49,6 +50,7 @@ export async function deleteAccount(deps: ServiceDeps, userId: number, actor: De
     // active admins are locked first, in the order every admin change locks them.
     const admins = await lockAdminsIf(tx, true, deps.clock.now());
     if (admins.length === 1 && admins[0] === userId) throw new DomainError('LAST_ADMIN');
+    await endProviderAccess(tx, userId);
     const user = await deleteUser(tx, userId);
     if (user === undefined) return undefined;
     await deleteUnsentMailsOf(tx, user.id);

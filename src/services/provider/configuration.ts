@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock } from '../../clock.js';
 import type { Database } from '../../db/client.js';
 import { findUserById } from '../../repositories/users.js';
@@ -16,6 +16,8 @@ export interface ProviderSettings {
   clientSecretKey: Buffer;
   cookieKeys: string[];
   trustProxy: boolean;
+  /** The account signed in to our pages in the browser that sent these cookies, if any. */
+  accountOfPageSession: (cookieHeader: string | undefined) => Promise<string | undefined>;
   /** Lifetimes, in seconds, from the service's own settings: a grant lives no longer than our sessions would. */
   lifetimes: { accessToken: number; refreshToken: number; session: number };
 }
@@ -23,6 +25,26 @@ export interface ProviderSettings {
 /** Sign-in and consent take at most this long; an authorization code is exchanged at once (RFC 6749 §4.1.2: 10 min at most). */
 const INTERACTION_SECONDS = 600;
 const CODE_SECONDS = 60;
+
+/**
+ * The library's prompts, with one more check on login: the browser must still be signed in to our pages as
+ * the account the library remembers. The provider's own session cookie never outlives ours: signed out of
+ * /account (or the session ended by logout-all, a reset, an admin), the next authorization asks again.
+ * @see issue 23 ("One account session")
+ */
+function interactionPrompts(accountOfPageSession: ProviderSettings['accountOfPageSession']) {
+  const prompts = interactionPolicy.base();
+  const login = prompts.get('login')!;
+  login.checks.add(
+    new interactionPolicy.Check('account_session', 'The browser is not signed in to the account pages', async (ctx) => {
+      const remembered = ctx.oidc.session?.accountId;
+      if (remembered === undefined) return interactionPolicy.Check.REQUEST_PROMPT;
+      const signedIn = await accountOfPageSession(ctx.get('cookie') || undefined);
+      return signedIn === remembered ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }),
+  );
+  return prompts;
+}
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -96,7 +118,7 @@ export async function createOpenIdProvider(deps: { db: Database; clock: Clock },
       ctx.type = 'html';
       ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in error</title></head><body><h1>This sign-in request cannot go on</h1><p>${escapeHtml(String(out['error_description'] ?? out['error']))}</p><p>Go back to the application and try again.</p></body></html>`;
     },
-    interactions: { url: (_ctx, interaction) => settings.interactionPath(interaction.uid) },
+    interactions: { url: (_ctx, interaction) => settings.interactionPath(interaction.uid), policy: interactionPrompts(settings.accountOfPageSession) },
     // Every use of a refresh token gives a new one; the used one presented again ends the grant (RFC 9700 §4.14.2).
     rotateRefreshToken: () => true,
     // Cross-origin calls to the token and userinfo endpoints only from an origin a client redirects to.

@@ -7,6 +7,7 @@ import { findOpenSessions, insertSession, revokeSession, revokeUserSessions } fr
 import { bumpSecurityStamp, revokeAccessTokensIssuedBefore } from '../../repositories/users.js';
 import { recordSecurityEvent } from '../audit.js';
 import { storedIp, storedUserAgent } from '../client-info.js';
+import { endProviderAccess } from '../provider/grants.js';
 import type { ClientInfo, ServiceDeps, SessionPolicy } from '../deps.js';
 
 /** Open and not idle for longer than the policy allows. */
@@ -104,6 +105,7 @@ export async function endAllSessions(deps: Pick<ServiceDeps, 'db' | 'clock'>, us
   const now = deps.clock.now();
   return deps.db.transaction(async (tx) => {
     await revokeAccessTokensIssuedBefore(tx, userId, now);
+    await endProviderAccess(tx, userId);
     return revokeUserSessions(tx, userId, now, reason);
   });
 }
@@ -119,6 +121,7 @@ export async function endOtherSessions(deps: Pick<ServiceDeps, 'db' | 'clock'>, 
   if (keep === undefined) return endAllSessions(deps, userId, reason);
   return deps.db.transaction(async (tx) => {
     await bumpSecurityStamp(tx, userId);
+    await endProviderAccess(tx, userId);
     return revokeUserSessions(tx, userId, deps.clock.now(), reason, keep);
   });
 }
