@@ -44,6 +44,7 @@ import { folderTransport, smtpTransport } from './mail/transport.js';
 import { createDeferredWork } from './services/deferred.js';
 import { createOpenIdProvider } from './services/provider/configuration.js';
 import { PROVIDER_PATH, providerRoutes } from './http/routes/provider.js';
+import { adminClientRoutes } from './http/routes/admin-clients.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -293,7 +294,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(oauthRoutes, { prefix: '/oauth', introspectionSecret: config.introspectionSecret });
   await app.register(wellKnownRoutes, { prefix: '/.well-known', keys, issuer: config.jwt.issuer, publicUrl: config.publicUrl });
   await app.register(adminRoutes, { prefix: '/admin' });
-  if (provider) await app.register(providerRoutes, { provider });
+  if (provider) {
+    await app.register(providerRoutes, { provider });
+    await app.register(adminClientRoutes, { prefix: '/admin', clientSecretKey: deriveKey(options.secretKey, 'provider-client-secret') });
+  }
   return app;
 }
 

@@ -17,6 +17,7 @@ import { listUsableSigningKeys } from './repositories/sessions/signing-keys.js';
 import { rotateSigningKey } from './services/sessions/signing-keys.js';
 import pino from 'pino';
 import { loggerOptions } from './logging.js';
+import { CLIENTS_USAGE, manageClients } from './cli-clients.js';
 import { listSecurityEvents } from './services/audit.js';
 import { clearLockouts } from './services/sign-in/lockout.js';
 import { ADMIN_ROLE, changeUserRole, isValidRole, ROLE_RULE, rolesOf } from './services/admin/roles.js';
@@ -32,6 +33,7 @@ Commands:
   roles add LOGIN ROLE       give the account a role (e.g. admin)
   roles remove LOGIN ROLE    take a role away
   roles list LOGIN           print the account's roles, one per line
+${CLIENTS_USAGE}
   routes                     print every route the API serves
   keys rotate                start signing with a new key (asymmetric JWT_ALGORITHM); old tokens keep verifying
   keys list                  print the signing keys: kid, algorithm, created, retired
@@ -274,6 +276,8 @@ async function runCommand(argv: string[]): Promise<number> {
       return unlock(rest);
     case 'roles':
       return manageRoles(rest);
+    case 'clients':
+      return manageClients(rest);
     case 'audit':
       return printAudit(rest);
     case 'help':

@@ -12,7 +12,7 @@ import { appManagementSources, buildManagementApp } from './http/management.js';
 import { StartupError } from './errors.js';
 import { loggerOptions } from './logging.js';
 import { loadOrCreateSecretKey } from './secret-key.js';
-import { pruneMailRecords, pruneSecurityRecords } from './services/housekeeping.js';
+import { pruneMailRecords, pruneProviderRecords, pruneSecurityRecords } from './services/housekeeping.js';
 
 /** Reads and validates the environment; prints every problem and exits 1 when it is wrong. */
 export function configFromProcess(): Config {
@@ -93,8 +93,8 @@ const MAIL_POLL_INTERVAL_MS = 1000;
 /** Hourly, and once shortly after start: old audit events and stale failure counters go. */
 function schedulePruning(app: FastifyInstance, auditRetentionDays: number): void {
   const prune = () =>
-    Promise.all([pruneSecurityRecords(app.deps, auditRetentionDays), pruneMailRecords(app.deps)]).then(
-      ([security, mail]) => app.log.info({ deleted: { ...security, ...mail } }, 'pruned security records'),
+    Promise.all([pruneSecurityRecords(app.deps, auditRetentionDays), pruneMailRecords(app.deps), pruneProviderRecords(app.deps)]).then(
+      ([security, mail, provider]) => app.log.info({ deleted: { ...security, ...mail, ...provider } }, 'pruned security records'),
       (error) => app.log.warn({ err: error }, 'pruning security records failed'),
     );
   const first = setTimeout(prune, 10_000).unref();

@@ -3,6 +3,7 @@ import { deleteLoginFailuresBefore } from '../repositories/login-failures.js';
 import { deleteExpiredAccountTokens } from '../repositories/account/account-tokens.js';
 import { deleteFinishedMailsBefore } from '../repositories/account/mail-outbox.js';
 import { deleteExpiredSignInCodes } from '../repositories/passwordless/sign-in-codes.js';
+import { deleteExpiredProviderRecords } from '../repositories/provider/records.js';
 import type { ServiceDeps } from './deps.js';
 
 /**
@@ -28,4 +29,9 @@ export async function pruneMailRecords(deps: Pick<ServiceDeps, 'db' | 'clock'>):
     signInCodes: await deleteExpiredSignInCodes(deps.db, new Date(now)),
     mails: await deleteFinishedMailsBefore(deps.db, new Date(now - 86400_000)),
   };
+}
+
+/** The OpenID provider's codes, tokens, sessions and grants past their lifetime (issue 23); the adapter already ignores them. */
+export async function pruneProviderRecords(deps: Pick<ServiceDeps, 'db' | 'clock'>): Promise<{ providerRecords: number }> {
+  return { providerRecords: await deleteExpiredProviderRecords(deps.db, deps.clock.now()) };
 }

@@ -237,3 +237,47 @@ test('the first admin is made with the CLI; roles add, remove and list; the admi
   const claims = JSON.parse(Buffer.from(danaToken.split('.')[1]!, 'base64url').toString());
   assert.deepEqual(claims.roles, ['support']);
 });
+
+test('clients: create prints the secret once (never stored), it works at the token endpoint, rotate-secret retires it, delete removes the client', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = childEnv({ DATA_DIR: dataDir, BCRYPT_ROUNDS: '4', PROVIDER_ENABLED: 'true', SECRET_KEY: 'cli-clients-test-secret-key-0123456789abcdef' });
+  const created = await cli(['clients', 'create', '--name', 'Reports', '--grant', 'client_credentials'], env);
+  assert.equal(created.code, 0, created.stderr);
+  const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string; public: boolean };
+  assert.equal(client.public, false);
+  assert.ok(client.client_secret.length >= 40);
+  const refused = await cli(['clients', 'create', '--name', 'Bad', '--redirect-uri', 'http://evil.example/cb'], env);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /https/);
+  const listed = await cli(['clients', 'list'], env);
+  assert.equal(listed.stdout.trim().split('\n').length, 1);
+  assert.doesNotMatch(listed.stdout, new RegExp(client.client_secret), 'the list never shows a secret');
+
+  const port = await freePort();
+  const server = await startServer({ ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }, port);
+  t.after(() => server.signal('SIGKILL'));
+  const grant = (secret: string) => curl('-X', 'POST', `http://127.0.0.1:${port}/oidc/token`, '-u', `${client.client_id}:${secret}`, '-d', 'grant_type=client_credentials');
+  assert.equal((await grant(client.client_secret)).status, 200);
+  // The database holds a salt, not the secret: the whole table, dumped, does not contain it.
+  server.signal('SIGKILL');
+  await server.exited;
+  const db = new PGlite(join(dataDir, 'pgdata'));
+  const rows = JSON.stringify((await db.query('select * from provider_clients')).rows);
+  assert.ok(rows.includes(client.client_id) && !rows.includes(client.client_secret));
+  await db.close();
+
+  const rotated = await cli(['clients', 'rotate-secret', client.client_id], env);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  const secret = JSON.parse(rotated.stdout).client_secret as string;
+  assert.notEqual(secret, client.client_secret);
+  const again = await startServer({ ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }, port);
+  t.after(() => again.signal('SIGKILL'));
+  assert.equal((await grant(client.client_secret)).status, 401, 'the old secret stops working');
+  assert.equal((await grant(secret)).status, 200);
+  again.signal('SIGKILL');
+  await again.exited;
+  assert.equal((await cli(['clients', 'delete', client.client_id], env)).code, 0);
+  assert.equal((await cli(['clients', 'delete', client.client_id], env)).code, 1);
+  assert.equal((await cli(['clients', 'list'], env)).stdout, '');
+});
