@@ -102,3 +102,16 @@ for (const kind of await databaseKinds()) {
     assert.equal(await new Adapter('Client').find('no-such-client'), undefined);
   });
 }
+
+for (const kind of await databaseKinds()) {
+  test(`the provider's token endpoint spends the per-IP sign-in budget on ${kind}`, async (t) => {
+    const ctx = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_LOGIN_PER_IP: '3' });
+    t.after(() => ctx.close());
+    const guess = () =>
+      ctx.app.inject({ method: 'POST', url: '/oidc/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('nobody:guess').toString('base64')}` }, payload: 'grant_type=client_credentials' });
+    for (let i = 0; i < 3; i++) assert.equal((await guess()).statusCode, 401);
+    const limited = await guess();
+    assert.equal(limited.statusCode, 429);
+    assert.ok(Number(limited.headers['retry-after']) >= 1);
+  });
+}

@@ -147,6 +147,43 @@ for (const kind of await databaseKinds()) {
       }
     });
 
+    test('RP-initiated logout returns only to a registered post_logout_redirect_uri', async () => {
+      const deps = clientDeps();
+      const LOGGED_OUT = 'http://127.0.0.1:9/logged-out';
+      const { client, clientSecret } = await createClient(deps, { name: 'Shop', redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGGED_OUT], grantTypes: ['authorization_code'], public: false, firstParty: true });
+      const config = await discover(client.client_id, clientSecret!);
+      const browser = new HttpBrowser(base);
+      await signedInPerson(browser);
+      const { callback, verifier, state, nonce } = await authorize(config, browser, 'openid');
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      const elsewhere = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://evil.example/' });
+      const refused = await browser.request(elsewhere.href);
+      assert.equal(refused.res.status, 400);
+      assert.equal(refused.res.headers.get('location'), null);
+      const page = await browser.follow(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: LOGGED_OUT }).href, LOGGED_OUT);
+      // The library asks the person to confirm (its own form, with its own anti-forgery field).
+      const action = /<form[^>]*action="([^"]+)"/.exec(page.body)![1]!;
+      const fields = Object.fromEntries([...page.body.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+      const done = await browser.follow(action, LOGGED_OUT, { form: { ...fields, logout: 'yes' } });
+      assert.ok(done.url.startsWith(LOGGED_OUT), done.url);
+    });
+
+    test('CORS on the token endpoint only for an origin the client redirects to', async () => {
+      const { client, clientSecret } = await newClient(true, ['client_credentials', 'authorization_code']);
+      // The library answers every preflight (it cannot know the client yet); the call itself carries the
+      // client, and only its redirect URIs' origins may read the answer.
+      const call = (origin: string) =>
+        fetch(`${issuer.href}/token`, {
+          method: 'POST',
+          headers: { origin, 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${clientSecret}`).toString('base64')}` },
+          body: 'grant_type=client_credentials',
+        });
+      const allowed = await call('http://127.0.0.1:9');
+      assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://127.0.0.1:9');
+      const other = await call('https://evil.example');
+      assert.equal(other.headers.get('access-control-allow-origin'), null);
+    });
+
     test('client credentials: a token for the application itself, naming no user', async () => {
       const { client, clientSecret } = await newClient(true, ['client_credentials']);
       const config = await discover(client.client_id, clientSecret!);

@@ -22,6 +22,9 @@ export async function providerRoutes(app: FastifyInstance, options: { provider: 
     raw.url = raw.url!.slice(PROVIDER_PATH.length) || '/';
     await callback(raw, reply.raw);
   };
+  // The token endpoint spends the per-IP sign-in budget the password grant spends: a client secret or a
+  // code is guessed no faster here than a password at /user/token.
+  app.post(`${PROVIDER_PATH}/token`, { schema: { hide: true }, onRequest: app.throttles.loginPerIp }, handOver);
   app.all(PROVIDER_PATH, { schema: { hide: true } }, handOver);
   app.all(`${PROVIDER_PATH}/*`, { schema: { hide: true } }, handOver);
 }
