@@ -94,6 +94,27 @@ for (const kind of await databaseKinds()) {
       await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!), (error: Error & { error?: string }) => error.error === 'invalid_grant');
     });
 
+    test('"Apps with access" on the account page lists a granted app; removing it ends its tokens and asks consent again', async () => {
+      const { client, clientSecret } = await newClient(false);
+      const config = await discover(client.client_id, clientSecret!);
+      const browser = new HttpBrowser(base);
+      await signedInPerson(browser);
+      const { callback, verifier, state, nonce } = await authorize(config, browser, 'openid email offline_access', 'allow');
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      const page = await browser.request('/account');
+      assert.match(page.body, /Apps with access/);
+      assert.match(page.body, new RegExp(`data-client-id="${client.client_id}"`));
+      const removed = await browser.follow(`/account/apps/${client.client_id}/revoke`, undefined, { form: {} });
+      assert.match(removed.body, /no longer has access/);
+      assert.doesNotMatch(removed.body, new RegExp(`data-client-id="${client.client_id}"`));
+      await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub));
+      await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!));
+      const again = await authorize(config, browser, 'openid email', 'allow');
+      assert.ok(again.callback.searchParams.get('code'), 'consent was asked again, then given');
+      const unknown = await browser.request('/account/apps/not-a-client/revoke', { form: {} });
+      assert.equal(unknown.res.status, 404);
+    });
+
     test('a code is single use: its replay is refused and revokes the tokens it gave', async () => {
       const { client, clientSecret } = await newClient(true);
       const config = await discover(client.client_id, clientSecret!);

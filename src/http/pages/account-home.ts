@@ -6,6 +6,7 @@ import { requestVerifyToken } from '../../services/account/email-verification.js
 import { confirmTotpEnrolment, disableTotp, regenerateRecoveryCodes, startTotpEnrolment } from '../../services/second-factor/totp-enrolment.js';
 import { hasUsablePassword, listIdentities } from '../../services/federation/linked-identities.js';
 import { sessionHasSecondFactor } from '../../services/second-factor/step-up.js';
+import { listAppsWithAccess, revokeAppAccess } from '../../services/provider/grants.js';
 import { listPasskeys, removePasskey, renameOwnPasskey } from '../../services/second-factor/passkeys.js';
 import { endSession, listSessions, logoutEverywhere } from '../../services/sessions/sessions.js';
 import { changePassword } from '../../services/account/password-change.js';
@@ -28,6 +29,7 @@ const NOTICES: Record<string, string> = {
   passkey_added: 'The passkey has been added.',
   passkey_renamed: 'The passkey has been renamed.',
   passkey_removed: 'The passkey has been removed.',
+  app_revoked: 'The app no longer has access to your account.',
   identity_linked: 'The provider has been linked: you can sign in with it.',
   identity_unlinked: 'The provider has been unlinked.',
 };
@@ -49,11 +51,16 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
 
   async function home(request: FastifyRequest, reply: FastifyReply, state: FormState = emptyForm(), status = 200, notice?: string) {
     const { id } = user(request);
-    const [sessions, passkeys, identities] = await Promise.all([listSessions(app.deps, id, sessionId(request)), listPasskeys(app.deps, id), listIdentities(app.deps, id)]);
+    const [sessions, passkeys, identities, apps] = await Promise.all([
+      listSessions(app.deps, id, sessionId(request)),
+      listPasskeys(app.deps, id),
+      listIdentities(app.deps, id),
+      settings.provider ? listAppsWithAccess(app.deps.db, id, app.deps.clock.now()) : [],
+    ]);
     // Forms that change the second factor or add a way in ask for a code when this session did not sign in with it (issue 21).
     const stepUpNeeded = user(request).mfaEnabled && !sessionHasSecondFactor(request.page!.session.amr);
     const hasPassword = hasUsablePassword(user(request));
-    return render(request, reply, settings, 'account', { sessions, passkeys, identities, state, notice, stepUpNeeded, hasPassword }, status);
+    return render(request, reply, settings, 'account', { sessions, passkeys, identities, apps, state, notice, stepUpNeeded, hasPassword }, status);
   }
 
   /** Runs a change; a refusal shows the account page again, with the error beside the field of form `name`. */
@@ -160,6 +167,16 @@ export async function accountHomePages(app: FastifyInstance, settings: PageSetti
       return done(reply, 'totp_disabled');
     }),
   );
+
+  if (settings.provider) {
+    const AppParams = Type.Object({ clientId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
+    // Taking an app's access back ends its grant and every token it holds at once (issue 23).
+    app.post('/apps/:clientId/revoke', { ...form, schema: { ...form.schema, params: AppParams } }, async (request, reply) => {
+      const { clientId } = request.params as { clientId: string };
+      if (!(await revokeAppAccess(app.deps.db, user(request).id, clientId))) return home(request, reply, emptyForm(), 404);
+      return done(reply, 'app_revoked');
+    });
+  }
 
   app.post('/passkeys/:id/name', withId, (request, reply) =>
     change(request, reply, `passkey_${(request.params as { id: string }).id}`, ['name'], async () => {

@@ -107,6 +107,8 @@ export interface PageSettings {
   providers?: readonly { name: string; label: string }[];
   /** Sign-in by a mailed code or link is offered (PASSWORDLESS_ENABLED, issue 25). */
   passwordless?: boolean;
+  /** We are an OpenID provider (PROVIDER_ENABLED, issue 23): the account page lists apps with access. */
+  provider?: boolean;
 }
 
 /** Renders a page template with what every page needs (app name, CSRF token, the signed-in user). */

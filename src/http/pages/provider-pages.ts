@@ -22,8 +22,8 @@ const Decision = Type.Object({ decision: Type.Union([Type.Literal('allow'), Type
  * /account/authorize/:uid, which signs it in with our own pages (password, second factor, passkey,
  * "sign in with…"), asks a third-party client's consent, and hands the result back to the library.
  */
-export async function providerPages(app: FastifyInstance, options: PageSettings & { provider: Provider }): Promise<void> {
-  const { provider } = options;
+export async function providerPages(app: FastifyInstance, options: PageSettings & { oidcProvider: Provider }): Promise<void> {
+  const provider = options.oidcProvider;
   const back = (uid: string) => `/account/authorize/${uid}`;
 
   /** The library writes its redirect on the raw response: Fastify must not answer too. */

@@ -101,6 +101,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
     sessionMaxAgeSeconds: options.sessionMaxLifetimeSeconds,
     providers: (options.oidc?.registry.configured ?? []).map(({ name, label }) => ({ name, label })),
     passwordless: app.deps.passwordless.enabled,
+    provider: options.provider !== undefined,
   };
   // A provider's authorization endpoint is where the link form's redirect goes, so form-action names it.
   const formOrigins = () => [...options.allowedRedirectOrigins, ...(options.oidc?.registry.origins() ?? [])];
@@ -151,7 +152,7 @@ export async function accountSite(app: FastifyInstance, options: SiteOptions): P
   await app.register(accountHomePages, settings);
   await app.register(passkeyPages, settings);
   if (settings.passwordless) await app.register(passwordlessPages, settings);
-  if (options.provider) await app.register(providerPages, { ...settings, provider: options.provider });
+  if (options.provider) await app.register(providerPages, { ...settings, oidcProvider: options.provider });
   if (options.oidc && options.oidc.registry.configured.length > 0) await app.register(oidcPages, { ...settings, ...options.oidc });
 }
 

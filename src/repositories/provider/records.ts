@@ -1,7 +1,7 @@
 // Provider's tables: oidc-provider's records (sessions, codes, grants, tokens…) and the registered clients.
 import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
-import { providerRecords } from '../../db/schema.js';
+import { providerClients, providerRecords } from '../../db/schema.js';
 
 export interface ProviderRecord {
   model: string;
@@ -96,4 +96,31 @@ export async function findGrantIdFor(db: Database, accountId: string, clientId: 
     .orderBy(sql`${providerRecords.expiresAt} desc nulls first`)
     .limit(1);
   return row?.id;
+}
+
+/** The applications an account has granted access, with what they were granted (live grants only). */
+export async function listGrantsOfAccount(db: Database, accountId: string, now: Date) {
+  return db
+    .select({
+      clientId: sql<string>`${providerRecords.payload}->>'clientId'`,
+      clientName: providerClients.name,
+      scope: sql<string | null>`${providerRecords.payload}->'openid'->>'scope'`,
+    })
+    .from(providerRecords)
+    .innerJoin(providerClients, eq(providerClients.clientId, sql`${providerRecords.payload}->>'clientId'`))
+    .where(and(eq(providerRecords.model, 'Grant'), eq(providerRecords.accountId, accountId), sql`(${providerRecords.expiresAt} is null or ${providerRecords.expiresAt} > ${now})`))
+    .orderBy(providerClients.name);
+}
+
+/** Ends every grant an account gave one client, and every code and token issued under them. */
+export async function deleteGrantsOfAccountForClient(db: Database, accountId: string, clientId: string): Promise<number> {
+  const grants = db
+    .select({ id: providerRecords.id })
+    .from(providerRecords)
+    .where(and(eq(providerRecords.model, 'Grant'), eq(providerRecords.accountId, accountId), sql`${providerRecords.payload}->>'clientId' = ${clientId}`));
+  const rows = await db
+    .delete(providerRecords)
+    .where(sql`${providerRecords.grantId} in (${grants}) or (${providerRecords.model} = 'Grant' and ${providerRecords.id} in (${grants}))`)
+    .returning({ id: providerRecords.id });
+  return rows.length;
 }
