@@ -38,11 +38,13 @@ export class HttpBrowser {
     return { res, body, url: target };
   }
 
-  /** Follows redirects from `url` until a page answers, or until a URL starting with `stopAt` (returned unvisited). */
+  /** Follows redirects (and refreshing pages) from `url` until a page answers, or until a URL starting with `stopAt` (returned unvisited). */
   async follow(url: string, stopAt?: string, init: { form?: Record<string, string> } = {}): Promise<{ res?: Response; body: string; url: string }> {
     let step = await this.request(url, init);
     for (let hops = 0; hops < 20; hops++) {
-      const location = step.res.headers.get('location');
+      // A page that moves on by itself (`<meta http-equiv="refresh">`) is followed as a browser does.
+      const refresh = /<meta http-equiv="refresh" content="0;url=([^"]+)">/.exec(step.body)?.[1]?.replace(/&amp;/g, '&');
+      const location = step.res.headers.get('location') ?? refresh ?? null;
       if (location === null) return step;
       const next = new URL(location, step.url).href;
       if (stopAt !== undefined && next.startsWith(stopAt)) return { body: '', url: next };

@@ -276,8 +276,15 @@ for (const kind of await databaseKinds()) {
     });
 
     test('prompt=login asks a signed-in browser to sign in again', async () => {
-      const { start } = await setUp();
-      assert.match((await start({ prompt: 'login' })).step.url, /\/account\/login\?redirect_to=.*&prompt=login/);
+      const { start, browser, username } = await setUp();
+      const { step } = await start({ prompt: 'login' });
+      assert.match(step.url, /\/account\/login\?redirect_to=%2Faccount%2Fauthorize%2F[^&]*%3Fstale%3D[0-9a-f-]{36}&prompt=login$/);
+      // The form shows although the browser is signed in; signing in again finishes the request.
+      const form = await browser.request(step.url);
+      assert.match(form.body, /name="password"/);
+      const redirectTo = new URL(step.url).searchParams.get('redirect_to')!;
+      const back = await browser.follow('/account/login', REDIRECT, { form: { username, password: 'correct-horse-1', redirect_to: redirectTo } });
+      assert.ok(new URL(back.url).searchParams.get('code'), back.url);
     });
 
     test('logout-all ends the applications\' tokens: refresh and userinfo refused', async () => {

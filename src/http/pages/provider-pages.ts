@@ -15,6 +15,8 @@ const SCOPE_WORDS: Record<string, string> = {
 };
 
 const Params = Type.Object({ uid: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
+// The page session that was there when a fresh sign-in was asked for ('-': none); see loginStep.
+const StaleQuery = Type.Object({ stale: Type.Optional(Type.String({ pattern: '^(-|[0-9a-f-]{36})$' })) });
 const Decision = Type.Object({ decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]), _csrf: Type.Optional(Type.String()) });
 
 /**
@@ -26,20 +28,28 @@ export async function providerPages(app: FastifyInstance, options: PageSettings 
   const provider = options.oidcProvider;
   const back = (uid: string) => `/account/authorize/${uid}`;
 
-  /** The library writes its redirect on the raw response: Fastify must not answer too. */
-  const finish = async (request: FastifyRequest, reply: FastifyReply, result: Parameters<Provider['interactionFinished']>[2], merge: boolean) => {
-    reply.hijack();
-    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+  /**
+   * Hands the step's result to the library and moves the browser on to it with a page that refreshes, not a
+   * redirect: after a form (sign-in, consent), browsers apply the page's CSP `form-action` to every redirect
+   * that follows, and the last one goes to the application's origin, which ours does not name.
+   */
+  const finish = async (request: FastifyRequest, reply: FastifyReply, clientName: string, result: Parameters<Provider['interactionResult']>[2], merge: boolean) => {
+    const next = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+    return render(request, reply, options, 'authorize-continue', { title: 'Signing in', clientName, next, refreshTo: next });
   };
 
-  app.get('/authorize/:uid', { schema: { params: Params } }, async (request, reply) => {
+  const clientNameOf = async (interaction: Awaited<ReturnType<Provider['interactionDetails']>>) => (await getClient(app.deps, interaction.params['client_id'] as string)).name;
+
+  app.get('/authorize/:uid', { schema: { params: Params, querystring: StaleQuery } }, async (request, reply) => {
     const { uid } = request.params as { uid: string };
+    const { stale } = request.query as { stale?: string };
     const interaction = await provider.interactionDetails(request.raw, reply.raw);
     if (interaction.uid !== uid) return reply.redirect(back(interaction.uid), 303);
     if (interaction.prompt.name === 'login') {
-      const step = loginStep(interaction, request.page);
-      if (step.kind === 'sign-in') return reply.redirect(`/account/login?redirect_to=${encodeURIComponent(back(uid))}&prompt=login`, 303);
-      if (step.kind === 'finished') return finish(request, reply, step.result, false);
+      const step = loginStep(interaction, request.page, stale);
+      if (step.kind === 'finished') return finish(request, reply, await clientNameOf(interaction), step.result, false);
+      const target = step.stale === undefined ? back(uid) : `${back(uid)}?stale=${encodeURIComponent(step.stale)}`;
+      return reply.redirect(`/account/login?redirect_to=${encodeURIComponent(target)}${step.prompt ? '&prompt=login' : ''}`, 303);
     }
     // Consent: the page session must still be the account the library signed in.
     if (request.page === null || interaction.session?.accountId !== String(request.page.user.id)) {
@@ -47,7 +57,7 @@ export async function providerPages(app: FastifyInstance, options: PageSettings 
     }
     const client = await getClient(app.deps, interaction.params['client_id'] as string);
     // Our own applications do not ask: the person is already trusting us with the account.
-    if (client.first_party) return finish(request, reply, { consent: { grantId: await grantConsent(provider, interaction) } }, true);
+    if (client.first_party) return finish(request, reply, client.name, { consent: { grantId: await grantConsent(provider, interaction) } }, true);
     const { scopes } = missingConsent(interaction);
     return render(request, reply, options, 'authorize-consent', {
       uid,
@@ -62,7 +72,8 @@ export async function providerPages(app: FastifyInstance, options: PageSettings 
       return reply.redirect(back(interaction.uid), 303);
     }
     const { decision } = request.body as { decision: 'allow' | 'deny' };
-    if (decision === 'deny') return finish(request, reply, { error: 'access_denied', error_description: 'The person declined the request' }, false);
-    return finish(request, reply, { consent: { grantId: await grantConsent(provider, interaction) } }, true);
+    const clientName = await clientNameOf(interaction);
+    if (decision === 'deny') return finish(request, reply, clientName, { error: 'access_denied', error_description: 'The person declined the request' }, false);
+    return finish(request, reply, clientName, { consent: { grantId: await grantConsent(provider, interaction) } }, true);
   });
 }

@@ -6,21 +6,21 @@ type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** What the login/consent page has to do for an authorization request (our pages decide how). */
 export type InteractionStep =
-  | { kind: 'sign-in' }
-  | { kind: 'finished'; result: InteractionResults }
-  | { kind: 'consent'; clientId: string; scopes: string[]; claims: string[] };
+  | { kind: 'sign-in'; prompt?: 'login'; stale?: string }
+  | { kind: 'finished'; result: InteractionResults };
 
 /**
  * Login is the browser's own page session: an already signed-in browser is not asked again, unless the
- * request says `prompt=login` or its `max_age` is older than the session, when the person signs in anew
- * (reasons the library puts on the login prompt).
+ * request says `prompt=login` or its `max_age` has passed (reasons the library puts on the login prompt).
+ * Then the person signs in anew: the page session present when we asked (`stale`, or '-' for none) does not
+ * count, whatever its age — comparing times would let a session opened in the same second pass.
  * @see OpenID Connect Core §3.1.2.1 (prompt, max_age)
  */
-export function loginStep(interaction: Interaction, page: { user: UserRow; session: SessionRow } | null): InteractionStep {
-  if (page === null) return { kind: 'sign-in' };
+export function loginStep(interaction: Interaction, page: { user: UserRow; session: SessionRow } | null, stale: string | undefined): InteractionStep {
   const reasons = interaction.prompt.reasons;
-  const fresh = page.session.createdAt.getTime() / 1000 >= (interaction.iat ?? 0);
-  if (!fresh && (reasons.includes('login_prompt') || reasons.includes('max_age'))) return { kind: 'sign-in' };
+  const freshNeeded = reasons.includes('login_prompt') || reasons.includes('max_age');
+  if (freshNeeded && stale === undefined) return { kind: 'sign-in', prompt: 'login', stale: page?.session.id ?? '-' };
+  if (page === null || (freshNeeded && page.session.id === stale)) return { kind: 'sign-in', ...(freshNeeded && { prompt: 'login' as const, stale: stale ?? '-' }) };
   return {
     kind: 'finished',
     result: { login: { accountId: String(page.user.id), ts: Math.floor(page.session.createdAt.getTime() / 1000), amr: page.session.amr, remember: false } },
