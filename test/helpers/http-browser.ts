@@ -2,36 +2,44 @@ import assert from 'node:assert/strict';
 
 /**
  * A browser over real HTTP, for flows that cross to another party (an OAuth client's redirect URI): it
- * keeps cookies (by name; a test's few cookies have distinct names), follows redirects by hand so a test
+ * keeps cookies per host (by name; a test's few cookies have distinct names on one host), follows redirects by hand so a test
  * can stop at a given URL, and posts forms with the page's CSRF token and our origin, as a browser does.
  */
 export class HttpBrowser {
-  readonly cookies = new Map<string, string>();
+  readonly jars = new Map<string, Map<string, string>>();
   csrf = '';
   constructor(readonly origin: string) {}
 
-  private remember(res: Response): void {
+  /** The cookies of one host (the origin's unless named). */
+  cookies(host = new URL(this.origin).host): Map<string, string> {
+    if (!this.jars.has(host)) this.jars.set(host, new Map());
+    return this.jars.get(host)!;
+  }
+
+  private remember(res: Response, host: string): void {
+    const cookies = this.cookies(host);
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attributes] = line.split(';');
       const [name, ...value] = pair!.split('=');
       const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
-      if (expired || value.join('=') === '') this.cookies.delete(name!.trim());
-      else this.cookies.set(name!.trim(), value.join('='));
+      if (expired || value.join('=') === '') cookies.delete(name!.trim());
+      else cookies.set(name!.trim(), value.join('='));
     }
   }
 
   async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<{ res: Response; body: string; url: string }> {
     const target = new URL(url, this.origin).href;
+    const { host, origin } = new URL(target);
     const res = await fetch(target, {
       method: init.method ?? (init.form ? 'POST' : 'GET'),
       redirect: 'manual',
       headers: {
-        cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(init.form && { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin, 'sec-fetch-site': 'same-origin' }),
+        cookie: [...this.cookies(host)].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(init.form && { 'content-type': 'application/x-www-form-urlencoded', origin, 'sec-fetch-site': 'same-origin' }),
       },
       body: init.form && new URLSearchParams({ _csrf: this.csrf, ...init.form }),
     });
-    this.remember(res);
+    this.remember(res, host);
     const body = await res.text();
     const token = /<meta name="csrf-token" content="([^"]+)">/.exec(body)?.[1];
     if (token) this.csrf = token;

@@ -10,6 +10,7 @@ import { createClient } from '../../src/services/provider/clients.js';
 import { deriveKey } from '../../src/crypto/aead.js';
 import { TEST_SECRET_KEY } from '../helpers/app.js';
 import { changeUserRole } from '../../src/services/admin/roles.js';
+import { updateUserProfile } from '../../src/repositories/users.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
@@ -309,5 +310,48 @@ for (const kind of await databaseKinds()) {
       await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub));
       await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!));
     });
+  });
+}
+
+for (const kind of await databaseKinds()) {
+  test(`our own "sign in with…" (issue 17's client) signs in through our provider on ${kind}`, async (t) => {
+    // The provider: one service, with an account whose address it has confirmed.
+    const providerPort = await freePort();
+    const providerBase = `http://localhost:${providerPort}`;
+    const idp = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', PUBLIC_URL: providerBase });
+    t.after(() => idp.close());
+    await idp.app.listen({ port: providerPort, host: '127.0.0.1' });
+    const person = await register(idp.app, uniqueName(), 'correct-horse-1');
+    await updateUserProfile(idp.app.deps.db, person.id, { emailVerified: true }, idp.clock.now());
+
+    // The relying party: another service, its "sign in with" pointed at the first one's issuer.
+    const rpPort = await freePort();
+    const rpBase = `http://127.0.0.1:${rpPort}`;
+    const callback = `${rpBase}/account/oauth/ours/callback`;
+    const { client, clientSecret } = await createClient(
+      { db: idp.app.deps.db, clock: idp.clock, clientSecretKey: deriveKey(TEST_SECRET_KEY, 'provider-client-secret') },
+      { name: 'Other service', redirectUris: [callback], postLogoutRedirectUris: [], grantTypes: ['authorization_code'], public: false, firstParty: true },
+    );
+    const rp = await buildTestApp(kind, {
+      PUBLIC_URL: rpBase,
+      OIDC_PROVIDERS: 'ours',
+      OIDC_OURS_ISSUER: `${providerBase}/oidc`,
+      OIDC_OURS_CLIENT_ID: client.client_id,
+      OIDC_OURS_CLIENT_SECRET: clientSecret!,
+      OIDC_OURS_LABEL: 'Our accounts',
+    });
+    t.after(() => rp.close());
+    await rp.app.listen({ port: rpPort, host: '127.0.0.1' });
+
+    const browser = new HttpBrowser(rpBase);
+    await browser.request('/account/login');
+    const atProvider = await browser.follow('/account/oauth/ours', undefined, { form: {} });
+    assert.match(atProvider.url, new RegExp(`^${providerBase}/account/login\\?redirect_to=`), atProvider.url);
+    await browser.request(atProvider.url);
+    const redirectTo = new URL(atProvider.url).searchParams.get('redirect_to')!;
+    const back = await browser.follow(`${providerBase}/account/login`, undefined, { form: { username: person.username, password: 'correct-horse-1', redirect_to: redirectTo } });
+    assert.equal(new URL(back.url).origin, rpBase, back.url);
+    assert.equal(new URL(back.url).pathname, '/account', back.body.slice(0, 300));
+    assert.match(back.body, new RegExp(person.email.replace(/[.+]/g, '\\$&')));
   });
 }
