@@ -42,7 +42,6 @@ import { deriveKey } from './crypto/aead.js';
 import { createMailSender, type MailSender } from './mail/sender.js';
 import { folderTransport, smtpTransport } from './mail/transport.js';
 import { createDeferredWork } from './services/deferred.js';
-import { createOpenIdProvider } from './services/provider/configuration.js';
 import { PROVIDER_PATH, providerRoutes } from './http/routes/provider.js';
 import { adminClientRoutes } from './http/routes/admin-clients.js';
 
@@ -113,6 +112,8 @@ async function openIdProviders(config: Config, clock: Clock, app: FastifyInstanc
 /** Being an OpenID provider (issue 23, PROVIDER_ENABLED): the library configured on our database and pages. */
 async function openIdProvider(config: Config, db: Database, clock: Clock, secretKey: string, app: FastifyInstance) {
   if (!config.provider.enabled) return undefined;
+  // Loaded only when enabled: most deployments never pay for the library (memory, start-up).
+  const { createOpenIdProvider } = await import('./services/provider/configuration.js');
   return createOpenIdProvider(
     { db, clock },
     {

@@ -238,6 +238,20 @@ test('the first admin is made with the CLI; roles add, remove and list; the admi
   assert.deepEqual(claims.roles, ['support']);
 });
 
+/**
+ * A killed server's processes are gone a moment after npm's: the embedded database is free once a CLI
+ * command may open it (bounded: 40 tries).
+ */
+async function untilReleased(env: NodeJS.ProcessEnv): Promise<void> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const listed = await cli(['clients', 'list'], env);
+    if (listed.code === 0) return;
+    if (!/in use by another process/.test(listed.stderr)) assert.fail(listed.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.fail('the embedded database stayed locked after the server was killed');
+}
+
 test('clients: create prints the secret once (never stored), it works at the token endpoint, rotate-secret retires it, delete removes the client', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'user-services-cli-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -262,6 +276,7 @@ test('clients: create prints the secret once (never stored), it works at the tok
   // The database holds a salt, not the secret: the whole table, dumped, does not contain it.
   server.signal('SIGKILL');
   await server.exited;
+  await untilReleased(env);
   const db = new PGlite(join(dataDir, 'pgdata'));
   const rows = JSON.stringify((await db.query('select * from provider_clients')).rows);
   assert.ok(rows.includes(client.client_id) && !rows.includes(client.client_secret));
@@ -277,6 +292,7 @@ test('clients: create prints the secret once (never stored), it works at the tok
   assert.equal((await grant(secret)).status, 200);
   again.signal('SIGKILL');
   await again.exited;
+  await untilReleased(env);
   assert.equal((await cli(['clients', 'delete', client.client_id], env)).code, 0);
   assert.equal((await cli(['clients', 'delete', client.client_id], env)).code, 1);
   assert.equal((await cli(['clients', 'list'], env)).stdout, '');
