@@ -111,11 +111,12 @@ async function bundledSources() {
 }
 
 /**
- * V8 settings for the long-running `serve`, which only the command line can give (V8 sizes its heap when
+ * V8 settings for every command that opens the database, which only the command line can give (V8 sizes its heap when
  * the process starts): a young generation of 4 MB semi-spaces instead of Node 22's 16 MB (~25 MB less
  * resident memory, for slightly more frequent, shorter scavenges), and PGlite's WebAssembly compiled by the
  * baseline compiler only (Liftoff): the optimising tier's code was ~40-70 MB for about the same query speed
- * (docs/PERFORMANCE.md). Applied by replacing this process with one started with them (same pid, so
+ * (docs/PERFORMANCE.md); a short-lived command also spends no CPU on optimising compiles it would never
+ * use. Applied by replacing this process with one started with them (same pid, so
  * signals and supervisors are unaffected), unless the caller chose V8 flags of their own or
  * USER_SERVICES_TUNE_V8=0. Needs process.execve (Node >= 22.15); older Node runs untuned.
  */
@@ -123,7 +124,8 @@ const V8_FLAGS = ['--max-semi-space-size=4', '--liftoff-only'];
 const callerChoseFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) =>
   /^--(max-semi-space-size|liftoff|no-liftoff|liftoff-only|max-old-space-size)/.test(flag),
 );
-if (process.argv[2] === 'serve' && typeof process.execve === 'function' && process.env.USER_SERVICES_TUNE_V8 === undefined && !callerChoseFlags) {
+const NO_DATABASE = new Set([undefined, 'help', '--help', '-h', 'routes']);
+if (!NO_DATABASE.has(process.argv[2]) && typeof process.execve === 'function' && process.env.USER_SERVICES_TUNE_V8 === undefined && !callerChoseFlags) {
   process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
     ...process.env,
     // Marks the replacement (and cluster workers, which inherit its flags) as done.
