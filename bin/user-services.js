@@ -112,7 +112,7 @@ async function bundledSources() {
 
 /**
  * V8 settings for every command that opens the database, which only the command line can give (V8 sizes its heap when
- * the process starts): a young generation of 4 MB semi-spaces instead of Node 22's 16 MB (~25 MB less
+ * the process starts): a young generation of 2 MB semi-spaces instead of Node 22's 16 MB (~30 MB less
  * resident memory, for slightly more frequent, shorter scavenges), and PGlite's WebAssembly compiled by the
  * baseline compiler only (Liftoff): the optimising tier's code was ~40-70 MB for about the same query speed
  * (docs/PERFORMANCE.md); a short-lived command also spends no CPU on optimising compiles it would never
@@ -120,7 +120,7 @@ async function bundledSources() {
  * signals and supervisors are unaffected), unless the caller chose V8 flags of their own or
  * USER_SERVICES_TUNE_V8=0. Needs process.execve (Node >= 22.15); older Node runs untuned.
  */
-const V8_FLAGS = ['--max-semi-space-size=4', '--liftoff-only'];
+const V8_FLAGS = ['--max-semi-space-size=2', '--liftoff-only'];
 const callerChoseFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) =>
   /^--(max-semi-space-size|liftoff|no-liftoff|liftoff-only|max-old-space-size)/.test(flag),
 );
