@@ -7,7 +7,8 @@
 //     `// test-runner: alone (why)`, such as those measuring times or the event loop: one at a time, with
 //     the machine to themselves.
 // Arguments: test files to run just those (one at a time), and/or node --test options passed through
-// (e.g. --test-name-pattern=…). At the end each group lists its slowest files (test/reporters/).
+// (e.g. --test-name-pattern=…). At the end each group lists its slowest files (test/reporters/); their
+// durations are kept in test-results/file-timings.json, and the next run starts the longest first.
 // @see issue 22 ("The test suite")
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,12 +25,22 @@ const allFiles = readdirSync(join(root, 'test'), { withFileTypes: true })
   .filter((d) => d.isDirectory())
   .flatMap((d) => readdirSync(join(root, 'test', d.name)).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${d.name}/${f}`))
   .sort();
+// Longest first (by their last run, test-results/file-timings.json; new files count as long): with several
+// files at a time, a long file started last would leave the others' slots idle while it finishes.
+const timingsFile = join(root, 'test-results', 'file-timings.json');
+let lastDurations = {};
+try {
+  lastDurations = JSON.parse(readFileSync(timingsFile, 'utf8'));
+} catch {
+  // No record yet: alphabetical order.
+}
+const longestFirst = (files) => [...files].sort((a, b) => (lastDurations[b] ?? Infinity) - (lastDurations[a] ?? Infinity) || a.localeCompare(b));
 const alone = (file) => file.startsWith('test/e2e/') || ALONE.test(readFileSync(join(root, file), 'utf8'));
 
 const groups = chosen.length > 0
   ? [{ files: chosen, concurrency: 1 }]
   : [
-      { files: allFiles.filter((f) => !alone(f)), concurrency },
+      { files: longestFirst(allFiles.filter((f) => !alone(f))), concurrency },
       { files: allFiles.filter(alone), concurrency: 1 },
     ];
 
@@ -47,6 +58,7 @@ for (const { files, concurrency: n } of groups) {
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...reporters, ...options, ...files], {
     cwd: root,
     stdio: 'inherit',
+    env: { ...process.env, TEST_TIMINGS_FILE: timingsFile },
   });
   process.stdout.write(`# ${files.length} files, ${n} at a time: ${((Date.now() - started) / 1000).toFixed(0)} s, exit ${run.status ?? run.signal}\n`);
   if (run.status !== 0) failed = true;
