@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Measurement } from './drive.js';
 import type { Machine } from './machine.js';
 
@@ -78,7 +79,7 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>, users: num
   const readyPg = ready('postgres', 'start');
   const readyPglite = ready('pglite', 'start (warm directory)');
   return [
-    ratio('profile rps ≥ 0.8 × floor rps', profile?.rps, floor?.rps, (r) => r >= 0.8, (r) => `${f(profile!.rps, 0)} / ${f(floor!.rps, 0)} = ${f(r, 2)}×`),
+    ratio('profile rps ≥ 0.85 × floor rps', profile?.rps, floor?.rps, (r) => r >= 0.85, (r) => `${f(profile!.rps, 0)} / ${f(floor!.rps, 0)} = ${f(r, 2)}×`),
     profile
       ? { target: `profile p99 ≤ 5 ms at ${profile.connections} connections`, measured: `${f(profile.latency.p99, 2)} ms`, pass: profile.latency.p99 <= 5 }
       : { target: 'profile p99 ≤ 5 ms', measured: 'not measured', pass: undefined },
@@ -91,14 +92,38 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>, users: num
       : { target: 'peak RSS under load ≤ 120 MB (on PostgreSQL, any process)', measured: `${f(peak, 1)} MB`, pass: peak <= 120 },
     ...(peakPglite === undefined ? [] : [{ target: 'peak RSS under load on PGlite (reported)', measured: `${f(peakPglite, 1)} MB`, pass: undefined }]),
     readyPg === undefined
-      ? { target: 'ready ≤ 1.5 s on PostgreSQL', measured: 'not measured', pass: undefined }
-      : { target: 'ready ≤ 1.5 s on PostgreSQL', measured: `${f(readyPg, 0)} ms`, pass: readyPg <= 1500 },
+      ? { target: 'ready after spawn ≤ 1.0 s on PostgreSQL', measured: 'not measured', pass: undefined }
+      : { target: 'ready after spawn ≤ 1.0 s on PostgreSQL', measured: `${f(readyPg, 0)} ms`, pass: readyPg <= 1000 },
     readyPglite === undefined
       ? { target: 'ready ≤ 3 s on a warm PGlite directory', measured: 'not measured', pass: undefined }
       : { target: 'ready ≤ 3 s on a warm PGlite directory', measured: `${f(readyPglite, 0)} ms`, pass: readyPglite <= 3000 },
     ...pgliteTargets(report, profile?.rps, pick(ms, 'profile', { target: 'pglite', users })),
+    testSuiteTarget(),
     ratio('profile scaling, 2 workers vs 1 (reported)', twoWorkers?.rps, profile?.rps, () => true, (r) => `${f(twoWorkers!.rps, 0)} / ${f(profile!.rps, 0)} = ${f(r, 2)}×`),
   ].map((t) => (t.target.endsWith('(reported)') && t.pass !== undefined ? { ...t, pass: undefined } : t));
+}
+
+/**
+ * `npm test` is not run by the bench (it takes minutes and needs the machine to itself): test/run.mjs
+ * records its last wall time in test-results/npm-test.json, and that run is judged here, with its date.
+ */
+function testSuiteTarget(): TargetResult {
+  const target = '`npm test` wall time ≤ 8 min (its last run, test-results/npm-test.json)';
+  try {
+    const last = JSON.parse(readFileSync(new URL('../test-results/npm-test.json', import.meta.url), 'utf8')) as LastTestRun;
+    const note = `${f(last.wallSeconds / 60, 1)} min, ${last.files} files${last.failed ? ', with failures' : ''}, ${last.finishedAt.slice(0, 16)}Z, Node ${last.node}`;
+    return { target, measured: note, pass: last.wallSeconds <= 8 * 60 && !last.failed };
+  } catch {
+    return { target, measured: 'not measured (run npm test first)', pass: undefined };
+  }
+}
+
+interface LastTestRun {
+  finishedAt: string;
+  wallSeconds: number;
+  files: number;
+  failed: boolean;
+  node: string;
 }
 
 /** The embedded database's targets (issue 16): memory when idle and under the profile load, first start, speed. */
@@ -109,7 +134,7 @@ function pgliteTargets(report: Omit<BenchReport, 'targets'>, postgresProfileRps:
   const idle = Math.max(first.idleRssMb ?? NaN, warm?.idleRssMb ?? NaN);
   return [
     { target: 'PGlite: idle RSS after start ≤ 150 MB (first and warm start)', measured: `${f(first.idleRssMb ?? NaN, 0)} / ${f(warm?.idleRssMb ?? NaN, 0)} MB`, pass: idle <= 150 },
-    { target: 'PGlite: first start (initdb + migrations) ≤ 3 s', measured: `${f(first.ms, 0)} ms`, pass: first.ms <= 3000 },
+    { target: 'PGlite: first start (new directory + migrations) ≤ 2 s', measured: `${f(first.ms, 0)} ms`, pass: first.ms <= 2000 },
     profile
       ? { target: 'PGlite: peak RSS under the profile load ≤ 200 MB', measured: `${f(profile.peakRssMb, 0)} MB`, pass: profile.peakRssMb <= 200 }
       : { target: 'PGlite: peak RSS under the profile load ≤ 200 MB', measured: 'not measured (--pglite)', pass: undefined },

@@ -251,7 +251,7 @@ async function pgliteRun(ctx: Context, passwordHash: string): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'user-services-bench-pglite-'));
   try {
     const at = (users: number): Where => ({ target: 'pglite', workers: 1, users });
-    const first = await startService(ctx, at(0), { dataDir }, 'first start (initdb + migrations)');
+    const first = await startService(ctx, at(0), { dataDir }, 'first start (new directory + migrations)');
     await stopServer(ctx, first.server, at(0));
     const db = await connectPglite(dataDir);
     try {

@@ -21,11 +21,13 @@ export interface DatabaseHandle {
 /**
  * PostgreSQL's buffer cache inside PGlite. Its default, 128 MB (written by initdb into postgresql.conf),
  * is touched in full at start inside the WebAssembly memory: it was most of the embedded service's
- * resident memory (an opened PGlite alone: ~310 MB with it, ~160 MB with 16 MB). The tables of an embedded
- * deployment fit, and the files under it are in the OS page cache anyway (PGlite reads them through
- * node:fs). A start parameter, so existing data directories are opened unchanged (docs/PERFORMANCE.md).
+ * resident memory (an opened PGlite alone: ~310 MB with it, ~160 MB with 16 MB; with Liftoff-only
+ * WebAssembly, bin/user-services.js: ~145 MB with 16 MB, ~130 MB with 8 MB, issue 22). The tables of an
+ * embedded deployment fit (10,000 users and their sessions are ~4 MB), and the files under it are in the
+ * OS page cache anyway (PGlite reads them through node:fs). A start parameter, so existing data
+ * directories are opened unchanged (docs/PERFORMANCE.md).
  */
-export const PGLITE_SHARED_BUFFERS = '16MB';
+export const PGLITE_SHARED_BUFFERS = '8MB';
 
 /**
  * PGlite is one in-process connection: every query is already exclusive. Its module (PostgreSQL compiled to

