@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
-import { databaseKinds } from '../helpers/databases.js';
+import { databaseKinds, type DatabaseKind } from '../helpers/databases.js';
 import { freePort } from '../helpers/federation-idp.js';
 import { HttpBrowser } from '../helpers/http-browser.js';
 import { register, uniqueName } from '../helpers/requests.js';
@@ -14,6 +14,15 @@ import { updateUserProfile } from '../../src/repositories/users.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
+/** The service with the provider on, listening on a loopback port that is also its PUBLIC_URL. */
+async function listeningProvider(kind: DatabaseKind) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const ctx = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', PUBLIC_URL: base });
+  await ctx.app.listen({ port, host: '127.0.0.1' });
+  return { ctx, base, issuer: new URL(`${base}/oidc`) };
+}
+
 /**
  * Issue 23: an application signs its users in through us with openid-client, a certified relying party
  * library, at its defaults (PKCE S256, state, nonce checks), over real HTTP on loopback.
@@ -23,13 +32,7 @@ for (const kind of await databaseKinds()) {
     let ctx: TestApp & { close(): Promise<void> };
     let base: string;
     let issuer: URL;
-    before(async () => {
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      issuer = new URL(`${base}/oidc`);
-      ctx = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', PUBLIC_URL: base });
-      await ctx.app.listen({ port, host: '127.0.0.1' });
-    });
+    before(async () => ({ ctx, base, issuer } = await listeningProvider(kind)));
     after(() => ctx.close());
 
     const clientDeps = () => ({ db: ctx.database.handle.db, clock: ctx.clock, clientSecretKey: deriveKey(TEST_SECRET_KEY, 'provider-client-secret') });
@@ -237,13 +240,7 @@ for (const kind of await databaseKinds()) {
     let ctx: TestApp & { close(): Promise<void> };
     let base: string;
     let issuer: URL;
-    before(async () => {
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      issuer = new URL(`${base}/oidc`);
-      ctx = await buildTestApp(kind, { PROVIDER_ENABLED: 'true', PUBLIC_URL: base });
-      await ctx.app.listen({ port, host: '127.0.0.1' });
-    });
+    before(async () => ({ ctx, base, issuer } = await listeningProvider(kind)));
     after(() => ctx.close());
 
     async function setUp() {
